@@ -1,0 +1,51 @@
+# SecureMLWorkspace operator. `make test` is the one command CI and contributors run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+PORT ?= 8443
+CLUSTER_DIR ?= $(abspath .cache/cluster)
+
+.PHONY: help venv testbin lint typecheck unit integration test crds emulator cluster-up cluster-down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the operator and its dev tools
+
+testbin: ## Build (once) and cache kube-apiserver and etcd from their Go modules
+	@$(PYTHON) hack/testbin.py
+
+lint: venv ## ruff check + ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv ## mypy on the operator package
+	$(VENV)/bin/mypy
+
+unit: venv ## Fast tests: no control plane
+	$(PY) -m pytest -m "not integration" -q
+
+integration: venv testbin ## Tests against a real kube-apiserver + etcd
+	$(PY) -m pytest -m integration -q
+
+test: lint typecheck venv testbin ## Lint, type check, unit and integration tests
+	$(PY) -m pytest -q
+
+cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
+	@$(PY) -m kubeharness up --dir $(CLUSTER_DIR)
+
+cluster-down: venv ## Stop the local control plane started by cluster-up
+	@$(PY) -m kubeharness down --dir $(CLUSTER_DIR)
+
+clean: ## Remove the venv and local state (the testbin cache stays)
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
