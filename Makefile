@@ -42,10 +42,10 @@ test: lint typecheck venv testbin ## Lint, type check, unit and integration test
 	$(PY) -m pytest -q
 
 cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
-	@$(PY) -m kubeharness up --dir $(CLUSTER_DIR)
+	@PYTHONPATH=tests $(PY) -m kubeharness up --dir $(CLUSTER_DIR)
 
 cluster-down: venv ## Stop the local control plane started by cluster-up
-	@$(PY) -m kubeharness down --dir $(CLUSTER_DIR)
+	@PYTHONPATH=tests $(PY) -m kubeharness down --dir $(CLUSTER_DIR)
 
 clean: ## Remove the venv and local state (the testbin cache stays)
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
