@@ -1,0 +1,206 @@
+"""One small interface over the Azure SDKs: GET / PUT / PATCH / DELETE a resource by its ARM id.
+
+Each ARM type maps to the operations group of the SDK that owns it (azure-mgmt-network,
+azure-mgmt-privatedns, azure-ai-ml's ARM client); dependency targets the operator only touches at
+the edges (storage accounts, key vaults, registries) go through azure-mgmt-resource's generic
+by-id operations. Bodies in and out are plain REST JSON, so the engine diffs what ARM really sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.ai.ml._restclient.arm_ml_service.aio import MachineLearningServicesMgmtClient
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline import PipelineResponse
+from azure.mgmt.network.aio import NetworkManagementClient
+from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+from secureml_operator.azure.budget import ArmBudgetPolicy, SubscriptionBudget
+from secureml_operator.azure.cloud import CloudSettings
+from secureml_operator.azure.ids import ArmId
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SdkRoute:
+    """Where an ARM type lives in the SDKs: client, operations group, and its call style."""
+
+    client: str
+    operations: str
+    long_running: bool = True
+    type_is_argument: bool = False  # private DNS record sets take the record type ("A") as an argument
+
+
+ROUTES: dict[str, SdkRoute] = {
+    key.lower(): route
+    for key, route in {
+        "Microsoft.Network/virtualNetworks": SdkRoute("network", "virtual_networks"),
+        "Microsoft.Network/virtualNetworks/subnets": SdkRoute("network", "subnets"),
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": SdkRoute(
+            "network", "virtual_network_peerings"
+        ),
+        "Microsoft.Network/networkSecurityGroups": SdkRoute("network", "network_security_groups"),
+        "Microsoft.Network/networkSecurityGroups/securityRules": SdkRoute("network", "security_rules"),
+        "Microsoft.Network/routeTables": SdkRoute("network", "route_tables"),
+        "Microsoft.Network/routeTables/routes": SdkRoute("network", "routes"),
+        "Microsoft.Network/natGateways": SdkRoute("network", "nat_gateways"),
+        "Microsoft.Network/publicIPAddresses": SdkRoute("network", "public_ip_addresses"),
+        "Microsoft.Network/privateEndpoints": SdkRoute("network", "private_endpoints"),
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": SdkRoute(
+            "network", "private_dns_zone_groups"
+        ),
+        "Microsoft.Network/serviceEndpointPolicies": SdkRoute("network", "service_endpoint_policies"),
+        "Microsoft.Network/serviceEndpointPolicies/serviceEndpointPolicyDefinitions": SdkRoute(
+            "network", "service_endpoint_policy_definitions"
+        ),
+        "Microsoft.Network/azureFirewalls": SdkRoute("network", "azure_firewalls"),
+        "Microsoft.Network/privateDnsZones": SdkRoute("dns", "private_zones"),
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks": SdkRoute("dns", "virtual_network_links"),
+        "Microsoft.Network/privateDnsZones/A": SdkRoute(
+            "dns", "record_sets", long_running=False, type_is_argument=True
+        ),
+        "Microsoft.MachineLearningServices/workspaces": SdkRoute("ml", "workspaces"),
+        "Microsoft.MachineLearningServices/workspaces/outboundRules": SdkRoute(
+            "ml", "managed_network_settings_rule"
+        ),
+    }.items()
+}
+
+# Types reached through the generic by-id operations, with the api-version each provider serves.
+GENERIC_API_VERSIONS = {
+    "microsoft.storage": "2023-05-01",
+    "microsoft.keyvault": "2023-07-01",
+    "microsoft.containerregistry": "2023-07-01",
+    "microsoft.insights": "2020-02-02",
+}
+
+
+def _raw_json(pipeline_response: PipelineResponse, _deserialized: object, _headers: object) -> Json:  # type: ignore[type-arg]
+    body = pipeline_response.http_response.text()
+    return pipeline_response.http_response.json() if body else {}
+
+
+class ArmClient:
+    """SDK clients for one subscription, sharing one credential and one request budget."""
+
+    def __init__(
+        self,
+        subscription_id: str,
+        credential: AsyncTokenCredential,
+        cloud: CloudSettings,
+        budget: SubscriptionBudget,
+        polling_interval: float = 5,
+    ) -> None:
+        common: dict[str, Any] = {
+            "base_url": cloud.arm_endpoint,
+            "credential_scopes": [cloud.credential_scope],
+            "per_retry_policies": [ArmBudgetPolicy(budget)],
+            "polling_interval": polling_interval,
+        }
+        if cloud.ca_bundle:
+            common["connection_verify"] = cloud.ca_bundle
+        self.subscription_id = subscription_id
+        self.budget = budget
+        self._clients: dict[str, Any] = {
+            "network": NetworkManagementClient(credential, subscription_id, **common),
+            "dns": PrivateDnsManagementClient(credential, subscription_id, **common),
+            "ml": MachineLearningServicesMgmtClient(credential, subscription_id, **common),
+            "resources": ResourceManagementClient(credential, subscription_id, **common),
+        }
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+
+    def _call(self, arm_id: ArmId, verb: str) -> tuple[Callable[..., Awaitable[Any]], list[str], SdkRoute]:
+        route = ROUTES.get(arm_id.type.lower())
+        if route is None:
+            raise KeyError(f"no SDK route for {arm_id.type}")
+        operations = getattr(self._clients[route.client], route.operations)
+        arguments = [arm_id.resource_group, *arm_id.names]
+        if route.type_is_argument:
+            arguments = [arm_id.resource_group, arm_id.names[0], arm_id.types[-1], arm_id.names[-1]]
+        method = f"begin_{verb}" if route.long_running and verb != "get" else verb
+        return getattr(operations, method), arguments, route
+
+    def _generic_api_version(self, arm_id: ArmId) -> str:
+        version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower())
+        if version is None:
+            raise KeyError(f"no SDK route for {arm_id.type}")
+        return version
+
+    async def get(self, arm_id: ArmId) -> Json | None:
+        """The resource as ARM returns it, or None when it does not exist."""
+        try:
+            if arm_id.type.lower() in ROUTES:
+                method, arguments, _ = self._call(arm_id, "get")
+                result: Json = await method(*arguments, cls=_raw_json)
+                return result
+            resources = self._clients["resources"].resources
+            generic: Json = await resources.get_by_id(
+                str(arm_id), self._generic_api_version(arm_id), cls=_raw_json
+            )
+            return generic
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as error:
+            if error.status_code == 404:
+                return None
+            raise
+
+    async def put(self, arm_id: ArmId, body: Json, etag: str | None = None) -> Json:
+        """Create or replace; with `etag`, ARM refuses (412) when someone changed it since we read it."""
+        headers = {"If-Match": etag} if etag else {}
+        if arm_id.type.lower() in ROUTES:
+            method, arguments, route = self._call(arm_id, "create_or_update")
+            outcome = await method(*arguments, body, cls=_raw_json, headers=headers)
+            return await _finish(outcome, route.long_running)
+        poller = await self._clients["resources"].resources.begin_create_or_update_by_id(
+            str(arm_id), self._generic_api_version(arm_id), body, cls=_raw_json, headers=headers
+        )
+        return await _finish(poller, True)
+
+    async def patch(self, arm_id: ArmId, body: Json) -> Json:
+        """A partial update: only the fields in `body` change (workspaces and generic resources)."""
+        if arm_id.type.lower() in ROUTES:
+            method, arguments, route = self._call(arm_id, "update")
+            return await _finish(await method(*arguments, body, cls=_raw_json), route.long_running)
+        poller = await self._clients["resources"].resources.begin_update_by_id(
+            str(arm_id), self._generic_api_version(arm_id), body, cls=_raw_json
+        )
+        return await _finish(poller, True)
+
+    async def delete(self, arm_id: ArmId) -> None:
+        try:
+            if arm_id.type.lower() in ROUTES:
+                method, arguments, route = self._call(arm_id, "delete")
+                outcome = await method(*arguments)
+                if route.long_running:
+                    await outcome.result()
+                return
+            poller = await self._clients["resources"].resources.begin_delete_by_id(
+                str(arm_id), self._generic_api_version(arm_id)
+            )
+            await poller.result()
+        except ResourceNotFoundError:
+            return
+
+    async def provision_managed_network(self, workspace: ArmId, include_spark: bool) -> Json:
+        operations = self._clients["ml"].managed_network_provisions
+        poller = await operations.begin_provision_managed_network(
+            workspace.resource_group, workspace.name, {"includeSpark": include_spark}, cls=_raw_json
+        )
+        return await _finish(poller, True)
+
+
+async def _finish(outcome: Any, long_running: bool) -> Json:
+    if not long_running:
+        return dict(outcome or {})
+    result = await outcome.result()
+    return dict(result or {})

@@ -1,0 +1,82 @@
+"""ARM resource ids: parse them once, compare them case-insensitively, build child ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArmId:
+    """`/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{child}/{name}...]`."""
+
+    subscription: str
+    resource_group: str
+    namespace: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, value: str) -> ArmId:
+        parts = value.strip("/").split("/")
+        lowered = [part.lower() for part in parts]
+        if (
+            len(parts) < 8
+            or lowered[0] != "subscriptions"
+            or lowered[2] != "resourcegroups"
+            or lowered[4] != "providers"
+            or len(parts) % 2 != 0
+        ):
+            raise ValueError(f"not an ARM resource id: {value!r}")
+        tail = parts[6:]
+        return cls(
+            subscription=parts[1],
+            resource_group=parts[3],
+            namespace=parts[5],
+            types=tuple(tail[0::2]),
+            names=tuple(tail[1::2]),
+        )
+
+    @property
+    def type(self) -> str:
+        """`Microsoft.Network/routeTables/routes`: the resource type ARM and the SDK tables use."""
+        return "/".join((self.namespace, *self.types))
+
+    @property
+    def name(self) -> str:
+        return self.names[-1]
+
+    @property
+    def parent(self) -> ArmId | None:
+        if len(self.types) == 1:
+            return None
+        return ArmId(self.subscription, self.resource_group, self.namespace, self.types[:-1], self.names[:-1])
+
+    def child(self, child_type: str, name: str) -> ArmId:
+        return ArmId(
+            self.subscription,
+            self.resource_group,
+            self.namespace,
+            (*self.types, child_type),
+            (*self.names, name),
+        )
+
+    def __str__(self) -> str:
+        segments = [f"{kind}/{name}" for kind, name in zip(self.types, self.names, strict=True)]
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.namespace}/" + "/".join(segments)
+        )
+
+    @property
+    def key(self) -> str:
+        """ARM ids are case-insensitive: use this to compare or index them."""
+        return str(self).lower()
+
+
+def resource_id(subscription: str, resource_group: str, namespace: str, *type_name_pairs: str) -> ArmId:
+    """Build an id from `type, name, [child type, child name, ...]`."""
+    return ArmId(subscription, resource_group, namespace, type_name_pairs[0::2], type_name_pairs[1::2])
+
+
+def same_id(left: str | None, right: str | None) -> bool:
+    return (left or "").lower().rstrip("/") == (right or "").lower().rstrip("/")

@@ -1,0 +1,151 @@
+"""What Azure ML needs from a customer-managed VNet, as data: NSG rules, service tags, routes, DNS zones.
+
+Sources: Azure ML's network-isolation docs (summarised in shared/design/azure-facts.md). Compute
+without a public IP needs no inbound rule; compute with one needs AzureMachineLearning (and
+BatchNodeManagement) inbound. Outbound goes either to the hub firewall (one VirtualNetwork rule
+suffices: the firewall filters) or straight out through NAT, where each service tag is allowed and
+everything else denied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Service tags name regions in PascalCase; the ones whose casing cannot be derived are listed.
+SERVICE_TAG_REGIONS = {
+    "eastus": "EastUS",
+    "eastus2": "EastUS2",
+    "westus": "WestUS",
+    "westus2": "WestUS2",
+    "westus3": "WestUS3",
+    "centralus": "CentralUS",
+    "northcentralus": "NorthCentralUS",
+    "southcentralus": "SouthCentralUS",
+    "westcentralus": "WestCentralUS",
+    "uksouth": "UKSouth",
+    "ukwest": "UKWest",
+    "uaenorth": "UAENorth",
+    "brazilsouth": "BrazilSouth",
+    "westeurope": "WestEurope",
+    "northeurope": "NorthEurope",
+    "francecentral": "FranceCentral",
+    "germanywestcentral": "GermanyWestCentral",
+    "swedencentral": "SwedenCentral",
+    "switzerlandnorth": "SwitzerlandNorth",
+    "norwayeast": "NorwayEast",
+    "japaneast": "JapanEast",
+    "japanwest": "JapanWest",
+    "koreacentral": "KoreaCentral",
+    "southeastasia": "SouthEastAsia",
+    "eastasia": "EastAsia",
+    "australiaeast": "AustraliaEast",
+    "centralindia": "CentralIndia",
+    "canadacentral": "CanadaCentral",
+}
+
+PRIORITY_VNET_OUTBOUND = 100
+PRIORITY_FIRST_SERVICE_TAG = 110
+PRIORITY_DENY_OUTBOUND = 200
+PRIORITY_INBOUND = 100
+
+
+def service_tag_region(location: str) -> str:
+    return SERVICE_TAG_REGIONS.get(location.lower(), location)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An NSG security rule in the terms users read in the portal."""
+
+    name: str
+    direction: str
+    access: str
+    priority: int
+    protocol: str
+    destination: str
+    ports: tuple[str, ...]
+    source: str = "VirtualNetwork"
+
+    def properties(self) -> dict[str, object]:
+        ports: dict[str, object] = (
+            {"destinationPortRange": self.ports[0]}
+            if len(self.ports) == 1
+            else {"destinationPortRanges": sorted(self.ports)}
+        )
+        return {
+            "protocol": self.protocol,
+            "sourcePortRange": "*",
+            "sourceAddressPrefix": self.source,
+            "destinationAddressPrefix": self.destination,
+            "access": self.access,
+            "priority": self.priority,
+            "direction": self.direction,
+            **ports,
+        }
+
+
+def outbound_service_tags(location: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(service tag, protocol, ports) that no-firewall compute must reach directly."""
+    region = service_tag_region(location)
+    return [
+        ("AzureActiveDirectory", "Tcp", ("80", "443")),
+        ("AzureMachineLearning", "Tcp", ("443", "8787", "18881")),
+        ("AzureMachineLearning", "Udp", ("5831",)),
+        (f"BatchNodeManagement.{region}", "Tcp", ("443",)),
+        ("AzureResourceManager", "Tcp", ("443",)),
+        (f"Storage.{region}", "Tcp", ("443",)),
+        ("AzureFrontDoor.FrontEnd", "Tcp", ("443",)),
+        ("MicrosoftContainerRegistry", "Tcp", ("443",)),
+        ("Frontdoor.FirstParty", "Tcp", ("443",)),
+        ("AzureMonitor", "Tcp", ("443",)),
+        (f"Keyvault.{region}", "Tcp", ("443",)),
+    ]
+
+
+def required_nsg_rules(location: str, compute_public_ip: bool, through_firewall: bool) -> list[RuleSpec]:
+    rules = [
+        RuleSpec(
+            "AllowVnetOutbound", "Outbound", "Allow", PRIORITY_VNET_OUTBOUND, "*", "VirtualNetwork", ("*",)
+        ),
+        RuleSpec("DenyAllOutbound", "Outbound", "Deny", PRIORITY_DENY_OUTBOUND, "*", "*", ("*",), source="*"),
+    ]
+    if not through_firewall:
+        for offset, (tag, protocol, ports) in enumerate(outbound_service_tags(location)):
+            name = f"Allow{tag.replace('.', '')}{protocol.capitalize() if protocol == 'Udp' else ''}Outbound"
+            rules.append(
+                RuleSpec(name, "Outbound", "Allow", PRIORITY_FIRST_SERVICE_TAG + offset, protocol, tag, ports)
+            )
+    if compute_public_ip:
+        region = service_tag_region(location)
+        rules += [
+            RuleSpec(
+                "AllowAzureMLInbound", "Inbound", "Allow", PRIORITY_INBOUND, "Tcp", "VirtualNetwork",
+                ("44224",), source="AzureMachineLearning",
+            ),
+            RuleSpec(
+                "AllowBatchNodeManagementInbound", "Inbound", "Allow", PRIORITY_INBOUND + 10, "Tcp",
+                "VirtualNetwork", ("29876-29877",), source=f"BatchNodeManagement.{region}",
+            ),
+        ]  # fmt: skip
+    return rules
+
+
+def public_ip_compute_routes(location: str) -> list[tuple[str, str]]:
+    """(route name, service tag) that must bypass the firewall when compute has a public IP."""
+    region = service_tag_region(location)
+    return [
+        ("azureml-to-internet", "AzureMachineLearning"),
+        ("batch-to-internet", f"BatchNodeManagement.{region}"),
+    ]
+
+
+DEPENDENCY_PRIVATE_LINK = {
+    # group id -> private DNS zone, for the workspace's dependencies in the private-endpoint subnet
+    "blob": "privatelink.blob.core.windows.net",
+    "file": "privatelink.file.core.windows.net",
+    "dfs": "privatelink.dfs.core.windows.net",
+    "vault": "privatelink.vaultcore.azure.net",
+    "registry": "privatelink.azurecr.io",
+}
+
+AZURE_ML_SERVICE_ALIAS = "/services/Azure/MachineLearning"

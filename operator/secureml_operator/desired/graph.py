@@ -1,0 +1,122 @@
+"""The desired state: a graph of ARM resources, each owning some fields, with dependencies.
+
+`plan()` builds it from a spec without any I/O; the engine walks it. A node is one ARM resource;
+its child resources that must be written through their own endpoints (security rules, routes,
+outbound rules) are a `ChildSet` on the parent, read from the parent's single GET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from secureml_operator.azure.ids import ArmId
+from secureml_operator.desired.fields import FieldRule, Json, get_path
+
+
+class Lifecycle(Enum):
+    """Who owns the resource's existence."""
+
+    OWNED = "Owned"  # created (or adopted) and tagged by us; deleted with the custom resource
+    EXTERNAL = "External"  # someone else's (an existing VNet, a storage account): we only adjust fields
+    SHARED = "Shared"  # shared infrastructure (private DNS zones): created when absent, never deleted
+
+
+class ListPolicy(Enum):
+    AUTHORITATIVE = "Authoritative"
+    ADDITIVE = "Additive"
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    body: Json
+    fields: tuple[FieldRule, ...]
+
+
+@dataclass(frozen=True)
+class ChildSet:
+    """Children listed inline in the parent's GET and written through their own endpoints."""
+
+    child_type: str
+    inline_path: str
+    children: tuple[ChildSpec, ...]
+    policy: ListPolicy = ListPolicy.AUTHORITATIVE
+    inline_is_map: bool = False  # Azure ML lists outbound rules as {name: properties}
+    ignore: Callable[[Json], bool] | None = None  # children Azure itself manages (never touched)
+
+    def live_children(self, parent: Json) -> dict[str, Json]:
+        """`{name: child body}` in the child endpoint's shape, whichever way the parent lists them."""
+        listed = get_path(parent, self.inline_path)
+        if self.inline_is_map:
+            mapping: dict[str, Json] = listed if isinstance(listed, dict) else {}
+            children = {name: {"name": name, "properties": value} for name, value in mapping.items()}
+        else:
+            items: list[Json] = listed if isinstance(listed, list) else []
+            children = {child["name"]: child for child in items if "name" in child}
+        return {name: child for name, child in children.items() if not (self.ignore and self.ignore(child))}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One ARM resource: how to create it, which fields it owns, what it waits for."""
+
+    id: ArmId
+    create_body: Json | None
+    fields: tuple[FieldRule, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    lifecycle: Lifecycle = Lifecycle.OWNED
+    write: str = "put"  # "put" (full body with If-Match) or "patch" (only the owned fields)
+    children: tuple[ChildSet, ...] = ()
+    tagged: bool = True  # child resources and some types carry no tags
+    action: Action | None = None
+
+    @property
+    def key(self) -> str:
+        return self.id.key
+
+
+@dataclass(frozen=True)
+class Step:
+    """One write an action wants: `post` an ARM action, or `put` a (child) resource."""
+
+    verb: str
+    target: ArmId
+    body: Json
+    reason: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """Writes that follow a converged node, decided from its live body (empty when nothing is due).
+
+    Used for what is not a field of the resource itself: provisioning the managed network, approving
+    the private endpoint connections our rules create on their targets.
+    """
+
+    name: str
+    steps: Callable[[Json], list[Step]]
+
+
+@dataclass
+class DesiredGraph:
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    def add(self, node: Node) -> Node:
+        if node.key in self.nodes:
+            raise ValueError(f"duplicate node {node.id}")
+        missing = [dependency for dependency in node.depends_on if dependency not in self.nodes]
+        if missing:
+            raise ValueError(f"{node.id} depends on nodes not yet in the graph: {missing}")
+        self.nodes[node.key] = node
+        return node
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def dependents(self, key: str) -> list[Node]:
+        return [node for node in self.nodes.values() if key in node.depends_on]

@@ -1,0 +1,19 @@
+"""Deterministic ARM names for what the operator creates: the same spec always yields the same names,
+so a crashed or repeated reconcile finds (and never duplicates) what an earlier one created."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+RULE_NAME_MAX = 33
+
+
+def rule_name(prefix: str, destination: str) -> str:
+    """An outbound-rule name (`^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$`) for a preset's FQDN."""
+    slug = re.sub(r"[^a-z0-9]+", "-", destination.lower().replace("*.", "any-")).strip("-")
+    name = f"{prefix}-{slug}"
+    if len(name) <= RULE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(destination.encode()).hexdigest()[:6]
+    return f"{name[: RULE_NAME_MAX - 7]}-{digest}"

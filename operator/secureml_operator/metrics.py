@@ -1,0 +1,33 @@
+"""Prometheus metric families: one place, so names stay stable for dashboards and alerts."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RECONCILES = Counter(
+    "secureml_reconciles_total", "Reconciles of SecureMLWorkspace resources by outcome", ["outcome"]
+)
+RECONCILE_SECONDS = Histogram(
+    "secureml_reconcile_duration_seconds",
+    "Time one reconcile or drift sweep took",
+    ["mode"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+DRIFT_FOUND = Counter(
+    "secureml_drift_found_total",
+    "Differences between Azure and the spec, by resource type",
+    ["resource_type"],
+)
+DRIFT_CORRECTED = Counter(
+    "secureml_drift_corrected_total",
+    "Differences the operator corrected, by resource type",
+    ["resource_type"],
+)
+ARM_CALLS = Counter(
+    "secureml_arm_calls_total",
+    "HTTP requests sent to Azure Resource Manager",
+    ["method", "resource_type", "status_code"],
+)
+ARM_THROTTLED = Counter(
+    "secureml_arm_throttled_total", "ARM responses with status 429 (throttled)", ["method", "resource_type"]
+)

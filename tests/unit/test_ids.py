@@ -1,0 +1,48 @@
+"""ARM ids and the resource types the request budget counts by."""
+
+from __future__ import annotations
+
+import pytest
+
+from secureml_operator.azure.budget import resource_type_of
+from secureml_operator.azure.ids import ArmId, same_id
+
+ROUTE = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt/routes/default"
+
+
+def test_parse_round_trips_and_exposes_type_and_parent() -> None:
+    arm_id = ArmId.parse(ROUTE)
+    assert str(arm_id) == ROUTE
+    assert arm_id.type == "Microsoft.Network/routeTables/routes"
+    assert arm_id.name == "default"
+    assert arm_id.parent is not None and arm_id.parent.type == "Microsoft.Network/routeTables"
+    assert arm_id.parent.child("routes", "default") == arm_id
+
+
+@pytest.mark.parametrize(
+    "value", ["", "/subscriptions/s1", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/x"]
+)
+def test_parse_rejects_what_is_not_a_resource_id(value: str) -> None:
+    with pytest.raises(ValueError, match="not an ARM resource id"):
+        ArmId.parse(value)
+
+
+def test_ids_compare_case_insensitively() -> None:
+    assert same_id(ROUTE.upper(), ROUTE + "/")
+    assert ArmId.parse(ROUTE.lower()).key == ArmId.parse(ROUTE).key
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (ROUTE + "?api-version=2026-03-01", "Microsoft.Network/routeTables/routes"),
+        (
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w"
+            "/provisionManagedNetwork",
+            "Microsoft.MachineLearningServices/workspaces/provisionManagedNetwork",
+        ),
+        ("/subscriptions/s/resourcegroups/rg", "Microsoft.Resources/resourceGroups"),
+    ],
+)
+def test_resource_type_of_request_paths(path: str, expected: str) -> None:
+    assert resource_type_of(path) == expected
