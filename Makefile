@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds emulator cluster-up cluster-down clean
+.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,11 +41,17 @@ integration: venv testbin ## Tests against a real kube-apiserver + etcd
 test: lint typecheck venv testbin ## Lint, type check, unit and integration tests
 	$(PY) -m pytest -q
 
+crds: venv ## Regenerate crds/ and docs/api.md from the API models
+	$(PY) -m secureml_operator.api.crd
+
 cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
 	@PYTHONPATH=tests $(PY) -m kubeharness up --dir $(CLUSTER_DIR)
 
 cluster-down: venv ## Stop the local control plane started by cluster-up
 	@PYTHONPATH=tests $(PY) -m kubeharness down --dir $(CLUSTER_DIR)
+
+run: venv ## Run the operator in the foreground against $$KUBECONFIG (cloud from AZURE_CLOUD / SMLW_ARM_ENDPOINT)
+	$(PY) -m secureml_operator --standalone --liveness http://127.0.0.1:8080/healthz
 
 clean: ## Remove the venv and local state (the testbin cache stays)
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The harness runs a real apiserver: schemas, CEL, status subresource, kopf, clean teardown."""
+"""The harness runs a real apiserver: the CRD's status subresource, a kopf handler, clean teardown.
+(CEL rules, printer columns and explain are covered by test_crd.py on the same server.)"""
 
 from __future__ import annotations
 
@@ -9,36 +10,22 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from apicases import example
 from kopf.testing import KopfRunner
 
 from kubeharness import ControlPlane
+from secureml_operator.api.crd import CRD_PATH
 
 pytestmark = pytest.mark.integration
 
-SMOKE_CRD = Path(__file__).parent.parent / "data" / "smoke-crd.yaml"
-
 
 @pytest.fixture(scope="module")
-def smoke_crd(kube: ControlPlane) -> Iterator[None]:
-    kube.kubectl("apply", "--server-side", "-f", str(SMOKE_CRD))
-    kube.kubectl("wait", "--for=condition=established", "crd/widgets.smoke.secureml.io", "--timeout=60s")
-    yield
-    kube.kubectl("delete", "-f", str(SMOKE_CRD), "--wait=false", check=False)
-
-
-def widget(name: str, namespace: str, low: int, high: int) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "smoke.secureml.io/v1",
-            "kind": "Widget",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"min": low, "max": high},
-        }
-    )
+def crd(kube: ControlPlane) -> None:
+    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
+    kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
 
 
 def test_server_reports_its_stamped_version(kube: ControlPlane) -> None:
@@ -47,29 +34,21 @@ def test_server_reports_its_stamped_version(kube: ControlPlane) -> None:
     assert version["gitVersion"].startswith(f"v1.{version['minor']}.")
 
 
-def test_status_subresource_separates_spec_and_status(
-    kube: ControlPlane, namespace: str, smoke_crd: None
-) -> None:
-    kube.kubectl("apply", "-f", "-", input=widget("good", namespace, 1, 2))
+def test_status_subresource_separates_spec_and_status(kube: ControlPlane, namespace: str, crd: None) -> None:
+    manifest = example("06-selected-ips.yaml")
+    name = manifest["metadata"]["name"]
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
     kube.kubectl(
-        "patch", "widget", "good", "-n", namespace, "--subresource=status", "--type=merge",
-        "-p", '{"status": {"seen": "yes"}, "spec": {"max": 99}}',
+        "patch", "smlw", name, "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", '{"status": {"isolation": "x"}, "spec": {"deletionPolicy": "Retain"}}',
     )  # fmt: skip
-    stored = json.loads(kube.kubectl("get", "widget", "good", "-n", namespace, "-o", "json").stdout)
-    assert stored["status"] == {"seen": "yes"}
-    assert stored["spec"]["max"] == 2, "a status patch must not change spec"
-
-
-def test_cel_rule_rejects_with_its_message(kube: ControlPlane, namespace: str, smoke_crd: None) -> None:
-    result = kube.kubectl("apply", "-f", "-", input=widget("bad", namespace, 5, 1), check=False)
-    assert result.returncode != 0
-    assert "spec.min must not exceed spec.max" in result.stderr
-    missing = kube.kubectl("get", "widget", "bad", "-n", namespace, check=False)
-    assert missing.returncode != 0
+    stored = json.loads(kube.kubectl("get", "smlw", name, "-n", namespace, "-o", "json").stdout)
+    assert stored["status"]["isolation"] == "x"
+    assert stored["spec"]["deletionPolicy"] == "Delete", "a status patch must not change spec"
 
 
 def test_kopf_handler_reacts_to_an_object(
-    kube: ControlPlane, namespace: str, smoke_crd: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kube: ControlPlane, namespace: str, crd: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handlers = tmp_path / "handlers.py"
     handlers.write_text(
@@ -81,25 +60,27 @@ def test_kopf_handler_reacts_to_an_object(
             def login(**kwargs):
                 return kopf.login_with_kubeconfig(**kwargs)
 
-            @kopf.on.create("smoke.secureml.io", "widgets")
+            @kopf.on.create("secureml.io", "v1alpha1", "securemlworkspaces")
             def created(spec, patch, **_):
-                patch.status["seen"] = f"{spec['min']}..{spec['max']}"
+                patch.status["isolation"] = spec["inbound"]["publicNetworkAccess"]
             """
         )
     )
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    manifest = example("06-selected-ips.yaml")
+    name = manifest["metadata"]["name"]
     args = ["run", "--standalone", "--namespace", namespace, str(handlers)]
     with KopfRunner(args, timeout=60) as runner:
-        kube.kubectl("apply", "-f", "-", input=widget("watched", namespace, 3, 4))
+        kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
         deadline = time.monotonic() + 30
         seen = ""
         while time.monotonic() < deadline and not seen:
             seen = kube.kubectl(
-                "get", "widget", "watched", "-n", namespace, "-o", "jsonpath={.status.seen}"
+                "get", "smlw", name, "-n", namespace, "-o", "jsonpath={.status.isolation}"
             ).stdout
             time.sleep(0.2)
     assert runner.exception is None
-    assert seen == "3..4"
+    assert seen == "EnabledFromSelectedIPs"
 
 
 def _alive(pid: int) -> bool:

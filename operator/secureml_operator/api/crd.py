@@ -1,0 +1,237 @@
+"""Generate the CRD (and the API reference) from the models: `python -m secureml_operator.api.crd [--check]`.
+
+pydantic's JSON schema is turned into a Kubernetes structural schema: $refs inlined, optional fields
+unwrapped from anyOf-null, titles dropped, lists defaulted to [] and optional objects to {} (so CEL
+rules and nested defaults always see them), lists keyed by name marked as maps, and each model's
+rules from api/rules.py attached as x-kubernetes-validations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from secureml_operator.api.models import GROUP, KIND, PLURAL, VERSION, Spec, Status
+from secureml_operator.api.rules import RULES, cel_rules_for
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CRD_PATH = REPO_ROOT / "crds" / f"{PLURAL}.{GROUP}.yaml"
+REFERENCE_PATH = REPO_ROOT / "docs" / "api.md"
+MAP_LISTS = {"rules", "extraRules", "extraRoutes"}
+
+PRINTER_COLUMNS = [
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Isolation", "type": "string", "jsonPath": ".status.isolation"},
+    {"name": "Public", "type": "string", "jsonPath": ".spec.inbound.publicNetworkAccess"},
+    {"name": "Egress", "type": "string", "jsonPath": ".status.egressIPs[0]"},
+    {"name": "Drift", "type": "integer", "jsonPath": ".status.drift.correctionsTotal"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    if "$ref" in node:
+        model = node["$ref"].rsplit("/", 1)[-1]
+        resolved = _structural(defs[model], defs)
+        rules = cel_rules_for(model)
+        if rules:
+            resolved["x-kubernetes-validations"] = rules
+        if node.get("description"):
+            resolved["description"] = node["description"]
+        return resolved
+    if "anyOf" in node:
+        options = [option for option in node["anyOf"] if option.get("type") != "null"]
+        merged = {**options[0], **{k: v for k, v in node.items() if k not in ("anyOf", "default", "title")}}
+        return _structural(merged, defs, name)
+    schema: dict[str, Any] = {}
+    for key in ("description", "type", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength"):
+        if key in node:
+            schema[key] = node[key]
+    for source, target in (("minItems", "minItems"), ("maxItems", "maxItems")):
+        if source in node:
+            schema[target] = node[source]
+    if "default" in node and node["default"] is not None:
+        schema["default"] = node["default"]
+    if node.get("type") == "object" or "properties" in node:
+        schema["type"] = "object"
+        properties = node.get("properties", {})
+        required = set(node.get("required", []))
+        schema["properties"] = {}
+        for key, child in properties.items():
+            converted = _structural(child, defs, key)
+            if key not in required and "default" not in converted and converted.get("type") == "array":
+                converted["default"] = []
+            schema["properties"][key] = converted
+        if required:
+            schema["required"] = sorted(required)
+    if node.get("type") == "array":
+        schema["items"] = _structural(node["items"], defs)
+        if name in MAP_LISTS:
+            schema["x-kubernetes-list-type"] = "map"
+            schema["x-kubernetes-list-map-keys"] = ["name"]
+    return schema
+
+
+def _object_defaults(schema: dict[str, Any], model: type) -> None:
+    """Fields with a default factory get its value, fully expanded: the API server checks defaults
+    against the CEL rules without applying nested defaults first."""
+    for field_name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        child = schema.get("properties", {}).get(field.alias or field_name)
+        if child is None:
+            continue
+        if field.default_factory is not None:
+            value = field.default_factory()
+            child["default"] = (
+                value.model_dump(by_alias=True, exclude_none=True) if hasattr(value, "model_dump") else value
+            )
+        target = child.get("items", child)
+        for option in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            for inner in (option, *getattr(option, "__args__", ())):
+                if isinstance(inner, type) and hasattr(inner, "model_fields"):
+                    _object_defaults(target, inner)
+
+
+def schema_of(model: type) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True)  # type: ignore[attr-defined]
+    schema = _structural({k: v for k, v in raw.items() if k != "$defs"}, raw.get("$defs", {}))
+    rules = cel_rules_for(model.__name__)
+    if rules:
+        schema["x-kubernetes-validations"] = rules
+    _object_defaults(schema, model)
+    return schema
+
+
+def crd() -> dict[str, Any]:
+    spec_schema, status_schema = schema_of(Spec), schema_of(Status)
+    status_schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
+    status_schema["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["smlw"],
+                "categories": ["azure"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "How one Azure Machine Learning workspace is network-isolated.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_crd() -> str:
+    header = "# Generated by `make crds` from operator/secureml_operator/api/models.py: do not edit.\n"
+    return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
+
+
+def _reference_rows(schema: dict[str, Any], prefix: str) -> list[str]:
+    rows = []
+    required = set(schema.get("required", []))
+    for key, child in schema.get("properties", {}).items():
+        path = f"{prefix}.{key}"
+        kind = child.get("type", "")
+        if "enum" in child:
+            kind = " \\| ".join(str(value) for value in child["enum"])
+        default = (
+            f" (default `{child['default']}`)"
+            if "default" in child and child["default"] not in ({}, [])
+            else ""
+        )
+        flag = " **required**" if key in required else ""
+        description = child.get("description", "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{path}` | {kind}{flag} | {description}{default} |")
+        target = child.get("items", child) if kind == "array" else child
+        rows += _reference_rows(target, path + ("[]" if kind == "array" else ""))
+    return rows
+
+
+def render_reference() -> str:
+    spec_schema = schema_of(Spec)
+    lines = [
+        "# SecureMLWorkspace API reference (secureml.io/v1alpha1)",
+        "",
+        "Generated by `make crds` from `operator/secureml_operator/api/models.py`: do not edit.",
+        "`kubectl explain securemlworkspace.spec` shows the same descriptions.",
+        "",
+        "## Spec",
+        "",
+        "| field | type | description |",
+        "|---|---|---|",
+        *_reference_rows(spec_schema, "spec"),
+        "",
+        "## Rules checked at `kubectl apply`",
+        "",
+        "| rule | applies to | message |",
+        "|---|---|---|",
+    ]
+    for rule in RULES:
+        kind = "transition (on update)" if rule.transition else "every write"
+        kind += "" if rule.cel else ", by the schema's list keys"
+        lines.append(f"| `{rule.id}` | {rule.scope}, {kind} | {rule.message} |")
+    lines += [
+        "",
+        "## Checked by the operator (needs Azure)",
+        "",
+        "These report `Stalled=True` with the reason shown, and the operator writes nothing to Azure:",
+        "",
+        "- `RegistryNotPremium`: a container registry behind a private endpoint (any managed network, or",
+        "  `privateEndpointsForDependencies`) must be Premium.",
+        "- `DependencyNotFound`: a referenced resource (registry, existing VNet, target) does not exist.",
+        "- `OwnedByAnotherResource`: the workspace (or a resource we would create) belongs to another",
+        "  SecureMLWorkspace.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail when crds/ or docs/api.md are stale")
+    args = parser.parse_args(argv)
+    outputs = {CRD_PATH: render_crd(), REFERENCE_PATH: render_reference()}
+    stale = [path for path, text in outputs.items() if not path.exists() or path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"stale: {path.relative_to(REPO_ROOT)} (run `make crds`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""The SecureMLWorkspace API (secureml.io/v1alpha1): the single source of truth for spec and status.
+
+The CRD in crds/ is generated from these models (`make crds`); field descriptions become
+`kubectl explain` text, and each model's cross-field rules (api/rules.py) become CEL rules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from secureml_operator.api.duration import DURATION
+from secureml_operator.api.presets import PRESET_FQDNS
+from secureml_operator.api.rules import rules_for
+
+GROUP, VERSION, KIND, PLURAL = "secureml.io", "v1alpha1", "SecureMLWorkspace", "securemlworkspaces"
+
+ARM_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/.+$"
+NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$"
+
+ArmId = Annotated[str, Field(pattern=ARM_ID, max_length=400)]
+Cidr = Annotated[str, Field(max_length=43)]
+Policy = Literal["Authoritative", "Additive"]
+PresetName = Literal["PythonPackages", "HuggingFace", "DockerHub", "VSCode"]
+
+
+class Model(BaseModel):
+    """camelCase on the wire, unknown fields refused, and the rules of api/rules.py enforced."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Model:
+        for rule in rules_for(type(self).__name__):
+            if rule.check is not None and not rule.check(self):
+                raise ValueError(rule.message)
+        return self
+
+
+class CredentialRef(Model):
+    """A Secret in the resource's namespace with keys tenantId, clientId and clientSecret."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+
+
+class Azure(Model):
+    """Where the workspace lives and how the operator authenticates."""
+
+    subscription_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="Azure subscription id (a GUID).")
+    resource_group: str = Field(
+        pattern=r"^[-\w._()]{1,90}$", description="Resource group of the workspace; it must already exist."
+    )
+    location: str = Field(
+        pattern=r"^[a-z0-9]{2,40}$",
+        description="Azure region, e.g. brazilsouth; also names regional service tags.",
+    )
+    credential_ref: CredentialRef | None = Field(
+        default=None,
+        description="Service principal Secret to use instead of the operator's own (workload) identity.",
+    )
+
+
+class Identity(Model):
+    """The workspace's managed identity."""
+
+    type: Literal["SystemAssigned", "UserAssigned"] = Field(
+        default="SystemAssigned", description="SystemAssigned or UserAssigned."
+    )
+    user_assigned_identity_id: ArmId | None = Field(
+        default=None, description="Resource id of the user-assigned identity (type UserAssigned)."
+    )
+
+
+class Workspace(Model):
+    """The Azure ML workspace: created if absent, adopted if present and not owned by another resource."""
+
+    name: str = Field(pattern=NAME, description="Workspace name (3-33 letters, digits, '-' or '_').")
+    storage_account_id: ArmId = Field(description="Existing storage account (cannot change after creation).")
+    key_vault_id: ArmId = Field(description="Existing key vault (cannot change after creation).")
+    container_registry_id: ArmId | None = Field(
+        default=None,
+        description="Existing container registry; Premium when it sits behind a private endpoint.",
+    )
+    application_insights_id: ArmId | None = Field(default=None, description="Existing Application Insights.")
+    identity: Identity = Field(default_factory=Identity, description="The workspace's managed identity.")
+    image_build_compute: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Compute cluster that builds images when the registry is private.",
+    )
+
+
+class PrivateEndpoint(Model):
+    """The workspace's private endpoint (group amlworkspace) and its DNS."""
+
+    subnet_id: ArmId | None = Field(default=None, description="Subnet for the endpoint, by resource id.")
+    subnet_name: Literal["privateEndpoints"] | None = Field(
+        default=None, description="With customerNetwork: the subnet role to use (privateEndpoints)."
+    )
+    private_dns_zones: Literal["Managed", "External"] = Field(
+        default="Managed",
+        description="Managed: create privatelink.api.azureml.ms and privatelink.notebooks.azure.net, link "
+        "them to the VNet and register the endpoint; External: your DNS resolves the workspace.",
+    )
+
+
+class Inbound(Model):
+    """Who may reach the workspace."""
+
+    public_network_access: Literal["Enabled", "EnabledFromSelectedIPs", "Disabled"] = Field(
+        default="Disabled",
+        description="Enabled (anyone), EnabledFromSelectedIPs (allowedIpRanges only) or Disabled "
+        "(private only).",
+    )
+    allowed_ip_ranges: list[Cidr] = Field(
+        default_factory=list, max_length=200, description="IP addresses or CIDR ranges allowed in."
+    )
+    private_endpoint: PrivateEndpoint | None = Field(
+        default=None,
+        description="Private endpoint for the workspace; required when public access is Disabled.",
+    )
+
+
+class PrivateEndpointDestination(Model):
+    """A private endpoint from the managed network to an Azure resource."""
+
+    service_resource_id: ArmId = Field(description="The target resource, e.g. a storage account.")
+    subresource_target: str = Field(
+        min_length=1, max_length=64, description="The target's group id: blob, dfs, file, vault, registry..."
+    )
+    spark_enabled: bool = Field(default=False, description="Make the endpoint usable by serverless Spark.")
+    auto_approve: bool = Field(
+        default=False, description="Approve the Pending connection this rule creates on the target resource."
+    )
+
+
+class ServiceTagDestination(Model):
+    """Outbound traffic to an Azure service tag."""
+
+    tag: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9.]{1,79}$", description="Service tag, e.g. Storage.BrazilSouth."
+    )
+    protocol: Literal["TCP", "UDP", "ICMP", "*"] = Field(default="TCP", description="Protocol.")
+    port_ranges: str = Field(
+        default="443", pattern=r"^(\*|[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*)$",
+        description="Ports, e.g. 443 or 80,443 or 1000-2000.",
+    )  # fmt: skip
+
+
+class OutboundRule(Model):
+    """One managed-network outbound rule: exactly one of fqdn, privateEndpoint or serviceTag."""
+
+    name: str = Field(pattern=NAME, description="Rule name, unique in the workspace.")
+    fqdn: str | None = Field(
+        default=None,
+        pattern=r"^(\*\.)?[a-zA-Z0-9.-]{1,253}$",
+        description="Allowed host name, e.g. pypi.org.",
+    )
+    ports: list[int] | None = Field(
+        default=None, max_length=2, description="Ports for an FQDN rule; Azure allows only 80 and 443."
+    )
+    private_endpoint: PrivateEndpointDestination | None = Field(
+        default=None, description="Private endpoint rule."
+    )
+    service_tag: ServiceTagDestination | None = Field(default=None, description="Service tag rule.")
+
+
+class ManagedNetwork(Model):
+    """Outbound isolation through the workspace's managed virtual network."""
+
+    isolation_mode: Literal["AllowInternetOutbound", "AllowOnlyApprovedOutbound"] = Field(
+        description="AllowInternetOutbound, or AllowOnlyApprovedOutbound (only the rules below leave)."
+    )
+    firewall_sku: Literal["Standard", "Basic"] | None = Field(
+        default=None, description="Managed firewall SKU for FQDN rules (AllowOnlyApprovedOutbound only)."
+    )
+    provision_now: bool = Field(
+        default=True, description="Provision the managed network now, not at first compute."
+    )
+    spark_ready: bool = Field(default=False, description="Provision it for serverless Spark too.")
+    rules_policy: Policy = Field(
+        default="Authoritative",
+        description="Authoritative: rules not listed here are removed; Additive: they are kept and reported.",
+    )
+    rules: list[OutboundRule] = Field(default_factory=list, max_length=100, description="User-defined rules.")
+    presets: list[PresetName] = Field(
+        default_factory=list, max_length=4, description=f"Curated FQDN sets: {', '.join(PRESET_FQDNS)}."
+    )
+
+
+class VirtualNetwork(Model):
+    """The VNet: created by name, or an existing one by id (then only our subnets are touched)."""
+
+    name: str | None = Field(
+        default=None, pattern=r"^[\w.-]{2,64}$", description="Name of the VNet to create."
+    )
+    existing_id: ArmId | None = Field(default=None, description="Resource id of an existing VNet.")
+    address_space: list[Cidr] = Field(
+        default_factory=list, max_length=8, description="Address space of a created VNet, e.g. [10.0.0.0/16]."
+    )
+
+
+class Subnet(Model):
+    """One subnet of the customer VNet."""
+
+    address_prefix: Cidr = Field(description="IPv4 CIDR, e.g. 10.0.40.0/24.")
+    name: str | None = Field(
+        default=None, pattern=r"^[\w.-]{1,80}$", description="Subnet name (default: its role)."
+    )
+    expected_addresses: int = Field(
+        default=0, ge=0, le=65531, description="Addresses it must hold: compute nodes, or private endpoints."
+    )
+
+
+class Subnets(Model):
+    """Subnets by role."""
+
+    training: Subnet = Field(description="Compute clusters and instances for training.")
+    scoring: Subnet | None = Field(default=None, description="Inference compute.")
+    private_endpoints: Subnet | None = Field(default=None, description="Private endpoints.")
+
+    def roles(self) -> list[tuple[str, Subnet]]:
+        named = [
+            ("training", self.training),
+            ("scoring", self.scoring),
+            ("privateEndpoints", self.private_endpoints),
+        ]
+        return [(role, subnet) for role, subnet in named if subnet is not None]
+
+
+class NatGateway(Model):
+    """Egress through a NAT gateway: one stable public IP for target allowlists."""
+
+    public_ip_count: int = Field(default=1, ge=1, le=16, description="Public IPs on the gateway.")
+    idle_timeout_minutes: int = Field(default=4, ge=4, le=120, description="TCP idle timeout.")
+
+
+class Firewall(Model):
+    """Egress through a hub firewall: a UDR 0.0.0.0/0 to its private IP."""
+
+    private_ip_address: str = Field(
+        max_length=15, description="The firewall's private IP, the routes' next hop."
+    )
+    hub_virtual_network_id: ArmId | None = Field(default=None, description="The hub VNet to peer with.")
+    peering: bool = Field(default=True, description="Create the spoke-to-hub peering.")
+
+
+class NoEgress(Model):
+    """No egress path: only with computePublicIp."""
+
+
+class Egress(Model):
+    """How compute reaches the internet: exactly one of natGateway, firewall or none."""
+
+    nat_gateway: NatGateway | None = Field(default=None, description="Through a NAT gateway.")
+    firewall: Firewall | None = Field(default=None, description="Through a hub firewall.")
+    none: NoEgress | None = Field(default=None, description="No managed egress (compute has public IPs).")
+
+
+class SecurityRule(Model):
+    """An extra NSG rule in ARM terms."""
+
+    name: str = Field(pattern=r"^[\w.-]{1,80}$", description="Rule name.")
+    priority: int = Field(ge=100, le=4096, description="100-4096; lower wins.")
+    direction: Literal["Inbound", "Outbound"] = Field(description="Inbound or Outbound.")
+    access: Literal["Allow", "Deny"] = Field(description="Allow or Deny.")
+    protocol: Literal["Tcp", "Udp", "Icmp", "*"] = Field(default="Tcp", description="Protocol.")
+    source_address_prefix: str = Field(default="*", max_length=100, description="Source CIDR or service tag.")
+    destination_address_prefix: str = Field(
+        default="*", max_length=100, description="Destination CIDR or tag."
+    )
+    destination_port_ranges: list[str] = Field(
+        default_factory=lambda: ["*"], min_length=1, max_length=16, description="Destination ports."
+    )
+
+    def arm_properties(self) -> dict[str, object]:
+        ports: dict[str, object] = (
+            {"destinationPortRange": self.destination_port_ranges[0]}
+            if len(self.destination_port_ranges) == 1
+            else {"destinationPortRanges": sorted(self.destination_port_ranges)}
+        )
+        return {
+            "protocol": self.protocol,
+            "sourcePortRange": "*",
+            "sourceAddressPrefix": self.source_address_prefix,
+            "destinationAddressPrefix": self.destination_address_prefix,
+            "access": self.access,
+            "priority": self.priority,
+            "direction": self.direction,
+            **ports,
+        }
+
+
+class NetworkSecurity(Model):
+    """NSG rules and route policy for the compute subnets."""
+
+    rules_policy: Policy = Field(
+        default="Authoritative",
+        description="Authoritative: NSG rules and routes not declared are removed; Additive: kept, reported.",
+    )
+    extra_rules: list[SecurityRule] = Field(
+        default_factory=list, max_length=50, description="Extra NSG rules."
+    )
+
+
+class Route(Model):
+    """An extra route on the compute subnets' route table."""
+
+    name: str = Field(pattern=r"^[\w.-]{1,80}$", description="Route name.")
+    address_prefix: str = Field(max_length=64, description="Destination CIDR or service tag.")
+    next_hop_type: Literal["VirtualAppliance", "Internet", "VnetLocal", "VirtualNetworkGateway", "None"] = (
+        Field(description="Next hop type.")
+    )
+    next_hop_ip_address: str | None = Field(default=None, max_length=15, description="For VirtualAppliance.")
+
+
+class CustomerNetwork(Model):
+    """Outbound isolation through your own VNet."""
+
+    virtual_network: VirtualNetwork = Field(description="The VNet.")
+    subnets: Subnets = Field(description="Subnets by role.")
+    compute_public_ip: bool = Field(
+        default=False, description="Give compute public IPs (false: no-public-IP compute)."
+    )
+    private_endpoints_for_dependencies: bool = Field(
+        default=True, description="Private endpoints for storage (blob, file), key vault and registry."
+    )
+    service_endpoints: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Service endpoints on compute subnets, e.g. Microsoft.Storage.",
+    )
+    data_exfiltration_protection: bool = Field(
+        default=False,
+        description="A service endpoint policy on the training subnet allowing only Azure ML and the "
+        "workspace's storage account.",
+    )
+    egress: Egress = Field(description="How compute reaches the internet.")
+    allowlist_egress_on: list[ArmId] = Field(
+        default_factory=list, max_length=20, description="Resources whose IP rules get our egress IPs."
+    )
+    network_security: NetworkSecurity = Field(
+        default_factory=NetworkSecurity, description="NSG rules and policy."
+    )
+    extra_routes: list[Route] = Field(default_factory=list, max_length=50, description="Extra routes.")
+
+
+class Outbound(Model):
+    """Where compute may go: exactly one of managedNetwork or customerNetwork."""
+
+    managed_network: ManagedNetwork | None = Field(
+        default=None, description="The workspace's managed network."
+    )
+    customer_network: CustomerNetwork | None = Field(default=None, description="Your own VNet.")
+
+
+class Drift(Model):
+    """How drift in Azure is handled."""
+
+    mode: Literal["Enforce", "Detect"] = Field(
+        default="Enforce", description="Enforce corrects; Detect reports."
+    )
+    interval: str = Field(
+        default="60s",
+        pattern=DURATION,
+        max_length=16,
+        description="Time between sweeps (at least 10s), e.g. 60s.",
+    )
+
+
+class Spec(Model):
+    """How one Azure ML workspace is isolated."""
+
+    azure: Azure = Field(description="Subscription, resource group, region, credentials.")
+    workspace: Workspace = Field(description="The workspace and its dependencies.")
+    inbound: Inbound = Field(description="Who may reach the workspace.")
+    outbound: Outbound = Field(
+        description="Where compute may go: exactly one of managedNetwork or customerNetwork."
+    )
+    drift: Drift = Field(default_factory=Drift, description="Drift detection and correction.")
+    deletion_policy: Literal["Delete", "Retain"] = Field(
+        default="Delete",
+        description="Delete: remove what the operator created; Retain: leave Azure untouched.",
+    )
+
+
+SecureMLWorkspaceSpec = Spec
+
+
+class Condition(BaseModel):
+    """metav1.Condition."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    type: str = Field(description="Ready, Reconciling, Stalled, InboundIsolated, OutboundIsolated, InSync...")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field(description="Human-readable detail.")
+    observed_generation: int | None = Field(default=None, description="Generation the condition describes.")
+    last_transition_time: str = Field(description="When status last changed.")
+
+
+class WorkspaceStatus(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    id: str | None = Field(default=None, description="ARM id of the workspace.")
+    managed_network_status: str | None = Field(default=None, description="Inactive or Active.")
+    spark_ready: bool | None = Field(default=None, description="Managed network provisioned for Spark.")
+
+
+class PrivateEndpointStatus(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    ip_address: str | None = Field(default=None, description="Private IP of the workspace endpoint.")
+    fqdns: list[str] = Field(default_factory=list, description="Names registered for the endpoint.")
+
+
+class DriftItem(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    resource: str = Field(description="ARM id.")
+    field: str = Field(description="The owned field that differed.")
+    expected: str = Field(description="Value the spec declares.")
+    actual: str = Field(description="Value found in Azure.")
+    action: str = Field(
+        description="Corrected, Detected, Reported (Additive) or Skipped (conflicting writer)."
+    )
+    time: str = Field(description="When it was found.")
+
+
+class DriftStatus(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    last_check_time: str | None = Field(default=None, description="Last drift sweep.")
+    corrections_total: int = Field(default=0, description="Differences corrected so far.")
+    items: list[DriftItem] = Field(
+        default_factory=list, description="Latest differences, newest first (max 20)."
+    )
+
+
+class OwnedResource(BaseModel):
+    id: str = Field(description="ARM id.")
+    type: str = Field(description="ARM type.")
+    state: str = Field(description="provisioningState.")
+
+
+class Status(BaseModel):
+    """What the operator observed and did."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Reconciling, Stalled and more."
+    )
+    isolation: str | None = Field(default=None, description="Managed isolation mode, or CustomerVNet.")
+    workspace: WorkspaceStatus | None = Field(default=None, description="The workspace in Azure.")
+    private_endpoint: PrivateEndpointStatus | None = Field(
+        default=None, description="The workspace endpoint."
+    )
+    egress_ips: list[str] = Field(
+        default_factory=list, alias="egressIPs", description="Public IPs compute traffic leaves from."
+    )
+    drift: DriftStatus | None = Field(default=None, description="The drift report.")
+    resources: list[OwnedResource] = Field(
+        default_factory=list, description="What the operator owns in Azure."
+    )
+    pending_private_endpoints: list[str] = Field(
+        default_factory=list, description="Private endpoint connections still waiting for approval."
+    )
