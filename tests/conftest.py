@@ -1,1 +1,1 @@
-pytest_plugins = ["kubeharness.fixtures"]
+pytest_plugins = ["kubeharness.fixtures", "armemu.plugin"]

@@ -23,11 +23,9 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
 class OperatorSettings:
     cloud: CloudSettings
     budget: BudgetSettings = field(default_factory=BudgetSettings)
-    drift_tick_seconds: float = 5.0  # how often the timer checks whether a drift sweep is due
     polling_interval_seconds: float = 5.0  # LRO polling when ARM sends no Retry-After
     retry_delay_seconds: float = 15.0  # first retry after a transient ARM failure (then backoff)
     max_workers: int = 20  # custom resources reconciled at once
-    log_format: str = "plain"  # plain | json
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
@@ -41,9 +39,7 @@ class OperatorSettings:
                 writes_burst=_float(values, "SMLW_ARM_WRITES_BURST", defaults.writes_burst),
                 writes_per_second=_float(values, "SMLW_ARM_WRITES_PER_SECOND", defaults.writes_per_second),
             ),
-            drift_tick_seconds=_float(values, "SMLW_DRIFT_TICK_SECONDS", 5.0),
             polling_interval_seconds=_float(values, "SMLW_POLLING_INTERVAL_SECONDS", 5.0),
             retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 15.0),
             max_workers=int(_float(values, "SMLW_MAX_WORKERS", 20)),
-            log_format=values.get("SMLW_LOG_FORMAT", "plain"),
         )

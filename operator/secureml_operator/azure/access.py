@@ -7,6 +7,7 @@ the only Kubernetes API call the operator makes besides its own resource and eve
 from __future__ import annotations
 
 import asyncio
+import os
 
 import kubernetes
 from azure.core.credentials_async import AsyncTokenCredential
@@ -22,7 +23,8 @@ def _load_kubernetes_config() -> None:
     try:
         kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        # The client reads $KUBECONFIG when imported; pass it explicitly so a later value counts.
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
 
 
 async def read_service_principal(namespace: str, secret_name: str) -> tuple[ServicePrincipal, str]:

@@ -144,7 +144,7 @@ class ArmClient:
                 return result
             resources = self._clients["resources"].resources
             generic: Json = await resources.get_by_id(
-                str(arm_id), self._generic_api_version(arm_id), cls=_raw_json
+                str(arm_id), api_version=self._generic_api_version(arm_id), cls=_raw_json
             )
             return generic
         except ResourceNotFoundError:
@@ -162,7 +162,7 @@ class ArmClient:
             outcome = await method(*arguments, body, cls=_raw_json, headers=headers)
             return await _finish(outcome, route.long_running)
         poller = await self._clients["resources"].resources.begin_create_or_update_by_id(
-            str(arm_id), self._generic_api_version(arm_id), body, cls=_raw_json, headers=headers
+            str(arm_id), body, api_version=self._generic_api_version(arm_id), cls=_raw_json, headers=headers
         )
         return await _finish(poller, True)
 
@@ -172,7 +172,7 @@ class ArmClient:
             method, arguments, route = self._call(arm_id, "update")
             return await _finish(await method(*arguments, body, cls=_raw_json), route.long_running)
         poller = await self._clients["resources"].resources.begin_update_by_id(
-            str(arm_id), self._generic_api_version(arm_id), body, cls=_raw_json
+            str(arm_id), body, api_version=self._generic_api_version(arm_id), cls=_raw_json
         )
         return await _finish(poller, True)
 
@@ -185,7 +185,7 @@ class ArmClient:
                     await outcome.result()
                 return
             poller = await self._clients["resources"].resources.begin_delete_by_id(
-                str(arm_id), self._generic_api_version(arm_id)
+                str(arm_id), api_version=self._generic_api_version(arm_id)
             )
             await poller.result()
         except ResourceNotFoundError:

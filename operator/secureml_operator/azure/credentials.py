@@ -43,10 +43,10 @@ def build_credential(cloud: CloudSettings, principal: ServicePrincipal | None) -
     options: dict[str, object] = {"authority": cloud.authority_host}
     if cloud.ca_bundle:
         options["connection_verify"] = cloud.ca_bundle
-    if principal is None:
-        return DefaultAzureCredential(**options)
     if cloud.is_custom:
         options["disable_instance_discovery"] = True  # a custom authority is not in Entra's instance list
+    if principal is None:
+        return DefaultAzureCredential(**options)
     return ClientSecretCredential(
         principal.tenant_id, principal.client_id, principal.client_secret, **options
     )

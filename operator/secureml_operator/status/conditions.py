@@ -8,9 +8,11 @@ moves only when a condition's status really changes (what kstatus and `kubectl w
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+import kopf
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -64,11 +66,11 @@ def merge_conditions(
     return merged
 
 
-def conditions_patch(updates: list[Condition], generation: int) -> Callable[[MutableMapping[str, Any]], None]:
+def conditions_patch(updates: list[Condition], generation: int) -> Callable[[kopf.RawBody], None]:
     """A kopf `patch.fns` entry: merge `updates` into whatever conditions the body has now."""
 
-    def apply(body: MutableMapping[str, Any]) -> None:
-        status = body.setdefault("status", {})
+    def apply(body: kopf.RawBody) -> None:
+        status = cast(dict[str, Any], body).setdefault("status", {})
         status["conditions"] = merge_conditions(status.get("conditions") or [], updates, generation)
 
     return apply

@@ -1,0 +1,45 @@
+"""`python -m secureml_operator`: run the operator (what the container's entrypoint calls).
+
+Peering keeps one active replica when several run; `--standalone` skips it (tests, `make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+import kopf
+
+from secureml_operator import handlers  # noqa: F401  (importing registers the handlers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="secureml-operator", description=__doc__)
+    parser.add_argument("--standalone", action="store_true", help="no peering: for one local instance")
+    parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
+    parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON
+        if os.environ.get("SMLW_LOG_FORMAT") == "json"
+        else kopf.LogFormat.PLAIN,
+    )
+    asyncio.run(
+        kopf.operator(
+            standalone=args.standalone,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness,
+            # Naming the peering makes it mandatory: replicas never run unpeered in a cluster.
+            peering_name=None if args.standalone else "secureml-operator",
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Desired nodes for a customer-managed VNet: subnets, NSGs, routes, NAT egress, peering, endpoints.
+
+Subnets are written through the subnet endpoint (never a VNet PUT with a rebuilt list), one after
+another (ARM serialises operations on one VNet anyway). NSG rules and routes are child sets of their
+parent, under the spec's rules policy. Names are deterministic, so repeated reconciles converge.
+"""
+
+from __future__ import annotations
+
+from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.azure.ids import ArmId, resource_id
+from secureml_operator.desired import azureml_network as aml
+from secureml_operator.desired.fields import Exact, FieldRule, Json, Members
+from secureml_operator.desired.graph import ChildSet, ChildSpec, DesiredGraph, Lifecycle, ListPolicy, Node
+from secureml_operator.desired.workspace import add_private_endpoint
+
+NETWORK = "Microsoft.Network"
+SUBNET_NAMES = {"training": "training", "scoring": "scoring", "privateEndpoints": "private-endpoints"}
+
+
+def _nsg_rules(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
+    network = spec.outbound.customer_network
+    assert network is not None
+    through_firewall = network.egress.firewall is not None
+    rules = aml.required_nsg_rules(spec.azure.location, network.compute_public_ip, through_firewall)
+    children = [_child(rule.name, rule.properties()) for rule in rules]
+    children += [_child(extra.name, extra.arm_properties()) for extra in network.network_security.extra_rules]
+    return tuple(children)
+
+
+def _child(name: str, properties: dict[str, object]) -> ChildSpec:
+    fields = tuple(Exact(f"properties.{key}", value) for key, value in properties.items())
+    return ChildSpec(name, {"properties": dict(properties)}, fields)
+
+
+def _routes(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
+    network = spec.outbound.customer_network
+    assert network is not None
+    routes: list[ChildSpec] = []
+    firewall = network.egress.firewall
+    if firewall is not None:
+        routes.append(
+            _child(
+                "default-to-firewall",
+                {
+                    "addressPrefix": "0.0.0.0/0",
+                    "nextHopType": "VirtualAppliance",
+                    "nextHopIpAddress": firewall.private_ip_address,
+                },
+            )
+        )
+        if network.compute_public_ip:
+            routes += [
+                _child(name, {"addressPrefix": tag, "nextHopType": "Internet"})
+                for name, tag in aml.public_ip_compute_routes(spec.azure.location)
+            ]
+    for extra in network.extra_routes:
+        properties: dict[str, object] = {
+            "addressPrefix": extra.address_prefix,
+            "nextHopType": extra.next_hop_type,
+        }
+        if extra.next_hop_ip_address:
+            properties["nextHopIpAddress"] = extra.next_hop_ip_address
+        routes.append(_child(extra.name, properties))
+    return tuple(routes)
+
+
+def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egress_ips: list[str]) -> None:
+    network = spec.outbound.customer_network
+    assert network is not None
+    sub, group, location, ws = (
+        spec.azure.subscription_id,
+        spec.azure.resource_group,
+        spec.azure.location,
+        spec.workspace.name,
+    )
+    policy = ListPolicy(network.network_security.rules_policy)
+
+    if network.virtual_network.existing_id:
+        vnet_id = ArmId.parse(network.virtual_network.existing_id)
+        graph.add(Node(id=vnet_id, create_body=None, lifecycle=Lifecycle.EXTERNAL))
+    else:
+        vnet_id = resource_id(sub, group, NETWORK, "virtualNetworks", network.virtual_network.name or "")
+        prefixes = list(network.virtual_network.address_space)
+        graph.add(
+            Node(
+                id=vnet_id,
+                create_body={
+                    "location": location,
+                    "properties": {"addressSpace": {"addressPrefixes": prefixes}},
+                },
+                fields=(Members("properties.addressSpace.addressPrefixes", tuple(prefixes)),),
+            )
+        )
+
+    nsg = graph.add(
+        Node(
+            id=resource_id(sub, group, NETWORK, "networkSecurityGroups", f"nsg-{ws}-compute"),
+            create_body={"location": location},
+            children=(ChildSet("securityRules", "properties.securityRules", _nsg_rules(spec), policy),),
+        )
+    )
+    routes = _routes(spec)
+    route_table = None
+    if routes:
+        route_table = graph.add(
+            Node(
+                id=resource_id(sub, group, NETWORK, "routeTables", f"rt-{ws}-compute"),
+                create_body={"location": location, "properties": {"disableBgpRoutePropagation": True}},
+                children=(ChildSet("routes", "properties.routes", routes, policy),),
+            )
+        )
+    nat = None
+    if network.egress.nat_gateway is not None:
+        nat_spec = network.egress.nat_gateway
+        ip_ids = []
+        for index in range(nat_spec.public_ip_count):
+            ip = graph.add(
+                Node(
+                    id=resource_id(sub, group, NETWORK, "publicIPAddresses", f"pip-{ws}-egress-{index + 1}"),
+                    create_body={
+                        "location": location,
+                        "sku": {"name": "Standard"},
+                        "properties": {
+                            "publicIPAllocationMethod": "Static",
+                            "publicIPAddressVersion": "IPv4",
+                        },
+                    },
+                )
+            )
+            ip_ids.append(ip)
+        members = tuple({"id": str(ip.id)} for ip in ip_ids)
+        nat = graph.add(
+            Node(
+                id=resource_id(sub, group, NETWORK, "natGateways", f"ng-{ws}-egress"),
+                create_body={"location": location, "sku": {"name": "Standard"}},
+                fields=(
+                    Exact("properties.idleTimeoutInMinutes", nat_spec.idle_timeout_minutes),
+                    Members("properties.publicIpAddresses", members, key="id"),
+                ),
+                depends_on=tuple(ip.key for ip in ip_ids),
+            )
+        )
+
+    policy_node = None
+    if network.data_exfiltration_protection:
+        definitions = [
+            ChildSpec(
+                "azureml-alias",
+                {"properties": {"service": "Global", "serviceResources": [aml.AZURE_ML_SERVICE_ALIAS]}},
+                (Members("properties.serviceResources", (aml.AZURE_ML_SERVICE_ALIAS,)),),
+            ),
+            ChildSpec(
+                "workspace-storage",
+                {
+                    "properties": {
+                        "service": "Microsoft.Storage",
+                        "serviceResources": [spec.workspace.storage_account_id],
+                    }
+                },
+                (Members("properties.serviceResources", (spec.workspace.storage_account_id,)),),
+            ),
+        ]
+        policy_node = graph.add(
+            Node(
+                id=resource_id(sub, group, NETWORK, "serviceEndpointPolicies", f"sep-{ws}-exfiltration"),
+                create_body={"location": location},
+                children=(
+                    ChildSet(
+                        "serviceEndpointPolicyDefinitions",
+                        "properties.serviceEndpointPolicyDefinitions",
+                        tuple(definitions),
+                    ),
+                ),
+            )
+        )
+
+    previous: str | None = None
+    subnet_ids: dict[str, ArmId] = {}
+    for role, subnet in network.subnets.roles():
+        name = subnet.name or SUBNET_NAMES[role]
+        subnet_id = vnet_id.child("subnets", name)
+        subnet_ids[role] = subnet_id
+        compute = role in ("training", "scoring")
+        fields: list[FieldRule] = [Exact("properties.addressPrefix", subnet.address_prefix)]
+        depends = [vnet_id.key]
+        if compute:
+            fields.append(Exact("properties.networkSecurityGroup.id", str(nsg.id)))
+            depends.append(nsg.key)
+            if route_table is not None:
+                fields.append(Exact("properties.routeTable.id", str(route_table.id)))
+                depends.append(route_table.key)
+            if nat is not None:
+                fields.append(Exact("properties.natGateway.id", str(nat.id)))
+                depends.append(nat.key)
+            endpoints = tuple({"service": service} for service in network.service_endpoints)
+            fields.append(Members("properties.serviceEndpoints", endpoints, key="service"))
+            if policy_node is not None and role == "training":
+                fields.append(
+                    Members("properties.serviceEndpointPolicies", ({"id": str(policy_node.id)},), "id")
+                )
+                depends.append(policy_node.key)
+        else:
+            fields.append(Exact("properties.privateEndpointNetworkPolicies", "Disabled"))
+        if previous is not None:
+            depends.append(previous)  # one subnet write at a time per VNet
+        body: Json = {"properties": {"addressPrefix": subnet.address_prefix}}
+        node = graph.add(
+            Node(
+                id=subnet_id, create_body=body, fields=tuple(fields), depends_on=tuple(depends), tagged=False
+            )
+        )
+        previous = node.key
+
+    firewall = network.egress.firewall
+    if firewall is not None and firewall.hub_virtual_network_id and firewall.peering:
+        hub = firewall.hub_virtual_network_id
+        graph.add(
+            Node(
+                id=vnet_id.child("virtualNetworkPeerings", "to-hub"),
+                create_body={
+                    "properties": {
+                        "remoteVirtualNetwork": {"id": hub},
+                        "allowVirtualNetworkAccess": True,
+                        "allowForwardedTraffic": True,
+                        "useRemoteGateways": False,
+                    }
+                },
+                fields=(
+                    Exact("properties.remoteVirtualNetwork.id", hub),
+                    Exact("properties.allowForwardedTraffic", True),
+                ),
+                depends_on=(vnet_id.key,),
+                tagged=False,
+            )
+        )
+
+    pe_subnet = subnet_ids.get("privateEndpoints")
+    if pe_subnet is not None and network.private_endpoints_for_dependencies:
+        workspace = spec.workspace
+        targets = [
+            ("st-blob", workspace.storage_account_id, "blob"),
+            ("st-file", workspace.storage_account_id, "file"),
+            ("kv", workspace.key_vault_id, "vault"),
+            ("cr", workspace.container_registry_id, "registry"),
+        ]
+        for suffix, target, group_id in targets:
+            if target:
+                add_private_endpoint(
+                    graph, spec, f"pe-{ws}-{suffix}", ArmId.parse(target), group_id,
+                    str(pe_subnet), (aml.DEPENDENCY_PRIVATE_LINK[group_id],), depends_on=(previous or "",),
+                )  # fmt: skip
+
+    for target in network.allowlist_egress_on:
+        graph.add(
+            Node(
+                id=ArmId.parse(target),
+                create_body=None,
+                lifecycle=Lifecycle.EXTERNAL,
+                fields=tuple(_allowlist_fields(ArmId.parse(target), egress_ips)),
+                write="patch",
+                depends_on=(nat.key,) if nat is not None else (),
+            )
+        )
+
+
+def _allowlist_fields(target: ArmId, egress_ips: list[str]) -> list[FieldRule]:
+    """Our egress IPs in the target's IP rules, keeping everyone else's (Additive)."""
+    rules = tuple({"value": ip, "action": "Allow"} for ip in egress_ips)
+    path = {
+        "microsoft.containerregistry": "properties.networkRuleSet.ipRules",
+    }.get(target.namespace.lower(), "properties.networkAcls.ipRules")
+    return [Members(path, rules, key="value", authoritative=False)] if rules else []

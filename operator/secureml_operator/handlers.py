@@ -1,0 +1,101 @@
+"""kopf wiring: which events call which reconciler method. Nothing else lives here.
+
+- create / update / resume: converge Azure to the spec;
+- a timer that runs a drift sweep when `spec.drift.interval` has passed since the last check;
+- delete, behind the `secureml.io/finalizer` finalizer, as `spec.deletionPolicy` says.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from secureml_operator.api.duration import parse_duration
+from secureml_operator.api.models import GROUP, PLURAL, VERSION
+from secureml_operator.azure.access import AzureAccess
+from secureml_operator.reconciler import Reconciler, ResourceMemo, Target
+from secureml_operator.settings import OperatorSettings
+
+DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
+FINALIZER = "secureml.io/finalizer"
+METRICS_PORT_ENV = "SMLW_METRICS_PORT"
+
+
+@kopf.on.startup()
+async def configure(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    operator_settings = OperatorSettings.from_env()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="secureml.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="secureml.io", key="last-handled-configuration"
+    )
+    settings.queueing.worker_limit = operator_settings.max_workers
+    settings.posting.level = logging.INFO
+    settings.peering.name = "secureml-operator"
+    memo.reconciler = Reconciler(AzureAccess(operator_settings))
+    port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
+    if port:
+        prometheus_client.start_http_server(port)
+        logger.info("metrics served", extra={"port": port})
+    cloud = operator_settings.cloud
+    logger.info("operator configured", extra={"cloud": cloud.name, "arm": cloud.arm_endpoint})
+
+
+@kopf.on.cleanup()
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    await memo.reconciler.access.close()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the ServiceAccount; elsewhere `$KUBECONFIG` (read when called, not at import)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0) -> Target:
+    if "resource" not in memo:
+        memo.resource = ResourceMemo()
+    return Target(body, patch, memo.resource, retry)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    await memo.reconciler.reconcile(_target(body, patch, memo, retry))
+
+
+def _sweep_due(body: kopf.Body, **_: Any) -> bool:
+    """Sweep only a resource whose current spec was reconciled, and only once its interval passed."""
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body.metadata.get("generation"):
+        return False
+    conditions = {condition.get("type"): condition for condition in status.get("conditions") or []}
+    if conditions.get("Stalled", {}).get("status") == "True":
+        return False
+    last = (status.get("drift") or {}).get("lastCheckTime")
+    if not last:
+        return True
+    interval = parse_duration((body.get("spec") or {}).get("drift", {}).get("interval") or "60s")
+    checked = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - checked >= interval
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=_sweep_due)
+async def drift_sweep(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    await memo.reconciler.sweep(_target(body, patch, memo, int(kwargs.get("retry", 0))))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    await memo.reconciler.delete(_target(body, patch, memo))

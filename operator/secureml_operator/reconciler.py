@@ -1,0 +1,251 @@
+"""plan → engine → status for one custom resource: what every kopf handler calls.
+
+Handlers stay thin; this module decides what a walk means for the resource's status, which
+failures are retried (kopf.TemporaryError with backoff) and which stall it until the spec changes
+(Stalled=True, no further writes to Azure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from secureml_operator import metrics
+from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.azure.access import AzureAccess
+from secureml_operator.azure.arm import ArmClient
+from secureml_operator.azure.ids import ArmId
+from secureml_operator.desired.graph import DesiredGraph
+from secureml_operator.desired.plan import plan
+from secureml_operator.engine.engine import Change, Engine, Mode, RunReport
+from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.engine.ownership import Owner
+from secureml_operator.status import conditions as c
+from secureml_operator.status import report as status_report
+from secureml_operator.status.conditions import Condition, conditions_patch
+
+MAX_RETRY_DELAY_SECONDS = 300
+CONFLICT_THRESHOLD = 3  # corrections of one field in consecutive sweeps before we call it a conflict
+
+
+@dataclass
+class ResourceMemo:
+    """Per custom resource, in the operator's memory: conflicting-writer bookkeeping."""
+
+    generation: int = 0
+    corrections: dict[tuple[str, str], int] = field(default_factory=dict)
+    frozen: set[tuple[str, str]] = field(default_factory=set)
+
+    def observe(self, generation: int, report: RunReport) -> None:
+        if generation != self.generation:
+            self.generation, self.corrections, self.frozen = generation, {}, set()
+        corrected = {
+            (ArmId.parse(change.resource).key, change.field)
+            for change in report.changes
+            if change.action == "Corrected"
+        }
+        self.corrections = {key: self.corrections.get(key, 0) + 1 for key in corrected}
+        self.frozen |= {key for key, count in self.corrections.items() if count >= CONFLICT_THRESHOLD}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The custom resource one walk is for, as kopf hands it to a handler."""
+
+    body: kopf.Body
+    patch: kopf.Patch
+    memo: ResourceMemo
+    retry: int = 0  # how many times kopf already retried this handler (for backoff)
+
+    @property
+    def generation(self) -> int:
+        return int(self.body.metadata.get("generation") or 0)
+
+    @property
+    def owner(self) -> Owner:
+        meta = self.body.metadata
+        return Owner(str(meta.namespace), str(meta.name), str(meta.uid))
+
+    def set_conditions(self, *updates: Condition) -> None:
+        self.patch.fns.append(conditions_patch(list(updates), self.generation))
+
+
+def parse_spec(target: Target) -> SecureMLWorkspaceSpec:
+    try:
+        return SecureMLWorkspaceSpec.model_validate(dict(target.body.spec))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"spec.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise PermanentFailure("InvalidSpec", problems) from error
+
+
+def stall(target: Target, failure: PermanentFailure) -> kopf.PermanentError:
+    """Stalled until the spec changes: kstatus reads this as Failed, Argo CD as Degraded."""
+    target.patch.status["observedGeneration"] = target.generation
+    target.set_conditions(
+        Condition(c.STALLED, True, failure.reason, failure.message),
+        Condition(c.RECONCILING, False, failure.reason, "stopped: the spec or access must change first"),
+        Condition(c.READY, False, failure.reason, failure.message),
+    )
+    kopf.warn(target.body, reason=failure.reason, message=failure.message)
+    metrics.RECONCILES.labels("stalled").inc()
+    return kopf.PermanentError(failure.message)
+
+
+async def preflight(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> None:
+    """Checks only Azure can answer, before any write: a private registry must be Premium."""
+    registry_id = spec.workspace.container_registry_id
+    behind_private_endpoint = spec.outbound.managed_network is not None or bool(
+        spec.outbound.customer_network and spec.outbound.customer_network.private_endpoints_for_dependencies
+    )
+    if registry_id and behind_private_endpoint:
+        registry = await arm.get(ArmId.parse(registry_id))
+        if registry is None:
+            raise PermanentFailure("DependencyNotFound", f"container registry {registry_id} does not exist")
+        sku = str((registry.get("sku") or {}).get("name", ""))
+        if sku.lower() != "premium":
+            raise PermanentFailure(
+                "RegistryNotPremium",
+                f"container registry {registry_id} is {sku or 'of unknown SKU'}; a registry behind a "
+                "private endpoint must be Premium: upgrade it or reference a Premium registry",
+            )
+
+
+class Reconciler:
+    def __init__(self, access: AzureAccess) -> None:
+        self.access = access
+
+    async def _arm(self, target: Target, spec: SecureMLWorkspaceSpec) -> ArmClient:
+        credential = spec.azure.credential_ref.name if spec.azure.credential_ref else None
+        return await self.access.client(spec.azure.subscription_id, target.owner.namespace, credential)
+
+    def _engine(self, target: Target, arm: ArmClient, mode: Mode) -> Engine:
+        async def announce(verb: str, resource: str, why: str) -> None:
+            kopf.info(target.body, reason=f"Azure{verb}", message=f"{verb} {resource}: {why}")
+
+        return Engine(arm, target.owner, mode, announce, frozenset(target.memo.frozen))
+
+    async def reconcile(self, target: Target) -> None:
+        """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""
+        with metrics.RECONCILE_SECONDS.labels("reconcile").time():
+            try:
+                spec = parse_spec(target)
+                arm = await self._arm(target, spec)
+                await preflight(arm, spec)
+                graph = plan(spec)
+            except PermanentFailure as failure:
+                raise stall(target, failure) from failure
+            report = await self._engine(target, arm, Mode.ENFORCE).converge(graph)
+            self._publish(target, spec, graph, report, sweep=False)
+
+    async def sweep(self, target: Target) -> None:
+        """The drift timer: the same walk; Detect mode only reports. Failures are published, never
+        raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
+        with metrics.RECONCILE_SECONDS.labels("drift").time():
+            try:
+                spec = parse_spec(target)
+                arm = await self._arm(target, spec)
+                graph = plan(spec)
+            except PermanentFailure as failure:
+                stall(target, failure)
+                return
+            mode = Mode(spec.drift.mode)
+            report = await self._engine(target, arm, mode).converge(graph)
+            target.memo.observe(target.generation, report)
+            try:
+                self._publish(target, spec, graph, report, sweep=True)
+            except (kopf.PermanentError, kopf.TemporaryError):
+                return
+
+    async def delete(self, target: Target) -> None:
+        """deletionPolicy Delete removes what we created (dependents first); Retain touches nothing."""
+        try:
+            spec = parse_spec(target)
+        except PermanentFailure:
+            kopf.warn(target.body, reason="InvalidSpec", message="spec unreadable: leaving Azure as it is")
+            return
+        if spec.deletion_policy == "Retain":
+            kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
+            return
+        arm = await self._arm(target, spec)
+        report = await self._engine(target, arm, Mode.ENFORCE).teardown(plan(spec))
+        failure = status_report.first_failure(report)
+        if failure is not None:
+            kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
+            raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
+
+    def _publish(
+        self, target: Target, spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport, sweep: bool
+    ) -> None:
+        status = target.patch.status
+        status["observedGeneration"] = target.generation
+        for key, value in status_report.facts(spec, report).items():
+            status[key] = value
+        status["resources"] = status_report.owned_resources(graph, report)
+        drift_changes = report.changes if sweep else []
+        for change in drift_changes:
+            metrics.DRIFT_FOUND.labels(_type_of(change.resource)).inc()
+            if change.action == "Corrected":
+                metrics.DRIFT_CORRECTED.labels(_type_of(change.resource)).inc()
+            kopf.warn(
+                target.body,
+                reason="DriftDetected",
+                message=f"{change.resource} {change.field}: expected {change.expected}, found {change.actual}"
+                f" ({change.action})",
+            )
+        corrected = sum(1 for change in drift_changes if change.action == "Corrected")
+        target.patch.fns.append(_drift_patch(drift_changes, corrected))
+        failure = status_report.first_failure(report)
+        pending = status_report.pending_approvals(spec, graph, report)
+        status["pendingPrivateEndpoints"] = pending or []
+        updates = [
+            *status_report.isolation_conditions(spec, report),
+            *([status_report.approval_condition(pending)] if pending is not None else []),
+            status_report.sync_condition(report, detect=spec.drift.mode == "Detect"),
+            Condition(c.STALLED, False, "Progressing" if failure else "Reconciled", "no blocking problem"),
+        ]
+        if failure is None:
+            summary = status_report.outcome_summary(report)
+            updates += [
+                Condition(c.READY, True, "Reconciled", f"Azure matches the spec ({summary})"),
+                Condition(c.RECONCILING, False, "Reconciled", "nothing left to do"),
+            ]
+            target.set_conditions(*updates)
+            metrics.RECONCILES.labels("ready").inc()
+            return
+        if not failure.transient:
+            target.set_conditions(*updates)
+            raise stall(target, PermanentFailure(failure.reason, failure.message))
+        updates += [
+            Condition(c.READY, False, failure.reason, failure.message),
+            Condition(c.RECONCILING, True, failure.reason, f"retrying: {failure.message}"),
+        ]
+        target.set_conditions(*updates)
+        metrics.RECONCILES.labels("retrying").inc()
+        delay = min(self.access.settings.retry_delay_seconds * 2**target.retry, MAX_RETRY_DELAY_SECONDS)
+        raise kopf.TemporaryError(failure.message, delay=delay)
+
+
+def _type_of(resource: str) -> str:
+    try:
+        return ArmId.parse(resource).type
+    except ValueError:
+        return "unknown"
+
+
+def _drift_patch(changes: list[Change], corrected: int) -> Callable[[kopf.RawBody], None]:
+    def apply(body: kopf.RawBody) -> None:
+        status = cast(dict[str, Any], body).setdefault("status", {})
+        drift = dict(status.get("drift") or {})
+        drift["lastCheckTime"] = c.now()
+        drift["correctionsTotal"] = int(drift.get("correctionsTotal") or 0) + corrected
+        drift["items"] = status_report.drift_items(changes, list(drift.get("items") or []))
+        status["drift"] = drift
+
+    return apply

@@ -1,0 +1,187 @@
+"""Turn one engine walk into the status users read: conditions, discovered facts, the drift report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.desired.fields import get_path
+from secureml_operator.desired.graph import DesiredGraph, Lifecycle
+from secureml_operator.desired.workspace import ours_pending, workspace_id
+from secureml_operator.engine.engine import Change, Outcome, RunReport
+from secureml_operator.engine.errors import classify
+from secureml_operator.status import conditions as c
+from secureml_operator.status.conditions import Condition, now
+
+DRIFT_ITEMS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Failure:
+    transient: bool
+    reason: str
+    message: str
+
+
+def first_failure(report: RunReport) -> Failure | None:
+    """The failure to report: a permanent one wins, since retrying cannot clear it."""
+    classified = [
+        (result.id, classify(result.error)) for result in report.failures if result.error is not None
+    ]
+    if not classified:
+        return None
+    classified.sort(key=lambda item: item[1][0])  # permanent (False) first
+    resource, (transient, reason, message) = classified[0]
+    return Failure(transient, reason, f"{resource}: {message}")
+
+
+def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
+    """What users need from Azure: workspace id and network status, private endpoint IP."""
+    status: dict[str, Any] = {
+        "isolation": spec.outbound.managed_network.isolation_mode
+        if spec.outbound.managed_network
+        else "CustomerVNet"
+    }
+    workspace = report.live(workspace_id(spec))
+    if workspace is not None:
+        network = get_path(workspace, "properties.managedNetwork.status") or {}
+        status["workspace"] = {
+            "id": workspace.get("id"),
+            "managedNetworkStatus": network.get("status"),
+            "sparkReady": network.get("sparkReady"),
+        }
+    for result in report.results.values():
+        if result.type.lower() == "microsoft.network/privateendpoints" and result.live:
+            configs = get_path(result.live, "properties.customDnsConfigs") or []
+            addresses = [ip for config in configs for ip in config.get("ipAddresses", [])]
+            fqdns = [config["fqdn"] for config in configs if config.get("fqdn")]
+            status["privateEndpoint"] = {"ipAddress": addresses[0] if addresses else None, "fqdns": fqdns}
+    return status
+
+
+def owned_resources(graph: DesiredGraph, report: RunReport) -> list[dict[str, Any]]:
+    """What the operator owns in Azure, with its provisioning state."""
+    resources = []
+    for node in graph:
+        if node.lifecycle is Lifecycle.EXTERNAL:
+            continue
+        result = report.results.get(node.key)
+        if result is None or result.live is None:
+            continue
+        resources.append({"id": str(node.id), "type": node.id.type, "state": result.state or "Succeeded"})
+    return resources
+
+
+def drift_items(changes: Iterable[Change], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    stamp = now()
+    fresh = [
+        {
+            "resource": change.resource,
+            "field": change.field,
+            "expected": change.expected[:200],
+            "actual": change.actual[:200],
+            "action": change.action,
+            "time": stamp,
+        }
+        for change in changes
+    ]
+    return (fresh + list(previous))[:DRIFT_ITEMS_KEPT]
+
+
+def isolation_conditions(spec: SecureMLWorkspaceSpec, report: RunReport) -> list[Condition]:
+    access = spec.inbound.public_network_access
+    inbound = Condition(
+        c.INBOUND_ISOLATED,
+        access != "Enabled",
+        {"Disabled": "PublicAccessDisabled", "EnabledFromSelectedIPs": "SelectedIPsOnly"}.get(
+            access, "PublicAccessEnabled"
+        ),
+        {
+            "Disabled": "public access disabled: the workspace is reached through a private endpoint",
+            "EnabledFromSelectedIPs": "public network access is limited to the allowed IP ranges",
+        }.get(
+            access, "public network access is enabled for every address (spec.inbound.publicNetworkAccess)"
+        ),
+    )
+    managed = spec.outbound.managed_network
+    if managed is None:
+        return [inbound]
+    workspace = report.live(workspace_id(spec)) or {}
+    network_status = str(get_path(workspace, "properties.managedNetwork.status.status") or "Inactive")
+    active = network_status.lower() == "active"
+    outbound = Condition(
+        c.OUTBOUND_ISOLATED,
+        active,
+        managed.isolation_mode if active else "ManagedNetworkInactive",
+        f"managed network {network_status} with isolation mode {managed.isolation_mode}"
+        + ("" if active or managed.provision_now else "; it provisions when the first compute starts"),
+    )
+    return [inbound, outbound]
+
+
+def pending_approvals(
+    spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport
+) -> list[str] | None:
+    """Connections our PrivateEndpoint rules created that are still Pending after this walk
+    (None when the spec has no PrivateEndpoint rule)."""
+    managed = spec.outbound.managed_network
+    if managed is None or not any(rule.private_endpoint for rule in managed.rules):
+        return None
+    pending = []
+    for node in graph:
+        result = report.results.get(node.key)
+        if node.lifecycle is not Lifecycle.EXTERNAL or result is None:
+            continue
+        approved_now = {change.resource.lower() for change in result.changes if change.action == "Corrected"}
+        for connection in ours_pending(result.live or {}, spec.workspace.name):
+            connection_id = node.id.child("privateEndpointConnections", connection["name"])
+            if str(connection_id).lower() not in approved_now:
+                pending.append(f"{node.id.name}/{connection['name']}")
+    return pending
+
+
+def approval_condition(pending: list[str]) -> Condition:
+    if pending:
+        return Condition(
+            c.PRIVATE_ENDPOINTS_APPROVED, False, "ApprovalPending",
+            f"waiting for approval on the target resources: {', '.join(pending)} (or set autoApprove)",
+        )  # fmt: skip
+    return Condition(
+        c.PRIVATE_ENDPOINTS_APPROVED, True, "Approved", "every managed private endpoint is approved"
+    )
+
+
+def sync_condition(report: RunReport, detect: bool) -> Condition:
+    detected = [change for change in report.changes if change.action == "Detected"]
+    skipped = [change for change in report.changes if change.action == "Skipped"]
+    reported = [change for change in report.changes if change.action == "Reported"]
+    if skipped:
+        fields = ", ".join(
+            sorted({f"{change.resource.rsplit('/', 1)[-1]}:{change.field}" for change in skipped})
+        )
+        return Condition(
+            c.IN_SYNC,
+            False,
+            "ConflictingWriter",
+            f"another writer keeps changing {fields} back; no longer correcting it (see status.drift)",
+        )
+    if detected:
+        mode = "Detect mode: not corrected" if detect else "not corrected yet"
+        return Condition(c.IN_SYNC, False, "DriftDetected", f"{len(detected)} difference(s) found ({mode})")
+    if reported:
+        return Condition(
+            c.IN_SYNC,
+            True,
+            "InSyncWithExtras",
+            f"{len(reported)} resource(s) not in the spec kept under the Additive policy (see status.drift)",
+        )
+    return Condition(c.IN_SYNC, True, "InSync", "Azure matches the spec")
+
+
+def outcome_summary(report: RunReport) -> str:
+    counts: dict[Outcome, int] = {}
+    for result in report.results.values():
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return ", ".join(f"{count} {outcome.value.lower()}" for outcome, count in sorted(counts.items(), key=str))

@@ -1,0 +1,416 @@
+"""The HTTPS front of the emulator: ARM routing, bearer auth, throttling, faults, long-running
+operations, the Entra token endpoint and the admin API (`/_emulator/...`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from armemu import semantics as sem
+from armemu.semantics import ArmError
+from armemu.state import Json, Resource, State
+
+ADMIN = "/_emulator"
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(ArmError(status, code, message).body(), status=status, headers=headers)
+
+
+class ArmEmulator:
+    def __init__(self, state: State, base_url_holder: list[str]) -> None:
+        self.state = state
+        self._base = base_url_holder  # filled in once the port is known
+        self._location_targets: dict[str, str] = {}  # Location-style operation -> the resource it writes
+
+    @property
+    def base(self) -> str:
+        return self._base[0]
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.middleware], client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    # middleware: auth, throttling, faults, logging ---------------------------------------------
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        if (
+            path.startswith(ADMIN)
+            or path.startswith("/metadata/")
+            or "/oauth2/" in path
+            or "/.well-known/" in path
+        ):
+            return await handler(request)  # type: ignore[no-any-return]
+        entry: Json = {
+            "method": request.method,
+            "path": path,
+            "apiVersion": request.query.get("api-version"),
+            "time": time.time(),
+        }
+        response = await self._guarded(request, handler, entry)
+        entry["status"] = response.status
+        self.state.requests.append(entry)
+        return response
+
+    async def _guarded(self, request: web.Request, handler: Any, entry: Json) -> web.StreamResponse:
+        authorization = request.headers.get("Authorization", "")
+        if not authorization.startswith("Bearer ") or not authorization[7:].strip():
+            return _error(
+                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+            )
+        subscription = request.path.split("/")[2] if request.path.startswith("/subscriptions/") else "-"
+        kind = "reads" if request.method in ("GET", "HEAD") else "writes"
+        bucket = self.state.bucket(subscription, kind)
+        if not bucket.take():
+            entry["throttled"] = True
+            return _error(
+                429,
+                "TooManyRequests",
+                "Number of requests exceeded the limit.",
+                {
+                    "Retry-After": str(self.state.config.retry_after),
+                    f"x-ms-ratelimit-remaining-subscription-{kind}": "0",
+                },
+            )
+        for fault in self.state.faults:
+            if fault.matches(request.method, request.path) and random.random() < fault.probability:
+                if fault.count is not None:
+                    fault.count -= 1
+                if fault.latency_ms:
+                    await asyncio.sleep(fault.latency_ms / 1000)
+                if fault.fail_lro:
+                    request["fail_lro"] = True
+                    break
+                if fault.status >= 400:
+                    headers = (
+                        {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+                    )
+                    entry["fault"] = fault.id
+                    return _error(fault.status, fault.code, f"Injected fault {fault.id}.", headers)
+        if request.path.startswith("/subscriptions/") and not request.query.get("api-version"):
+            return _error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required.",
+            )
+        try:
+            response: web.StreamResponse = await handler(request)
+        except ArmError as error:
+            response = web.json_response(error.body(), status=error.status)
+        response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(bucket.remaining)
+        response.headers["x-ms-request-id"] = str(uuid.uuid4())
+        return response
+
+    # routing ------------------------------------------------------------------------------------
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/")
+        if path.startswith(ADMIN):
+            return await self.admin(request, path[len(ADMIN) :])
+        if path == "/metadata/endpoints":
+            return web.json_response(self.metadata())
+        if path.endswith("/.well-known/openid-configuration"):
+            return web.json_response(self.openid(path.split("/")[1]))
+        if path.endswith("/oauth2/v2.0/token"):
+            return await self.token(request)
+        parts = path.strip("/").split("/")
+        if (
+            len(parts) >= 4
+            and parts[2].lower() == "providers"
+            and parts[-2].lower() in ("operations", "operationresults")
+        ):
+            return self.operation(parts[-1])
+        if len(parts) == 4 and parts[2].lower() == "resourcegroups":
+            return await self.resource_group(request, path)
+        if len(parts) < 8 or parts[4].lower() != "providers":
+            return _error(404, "InvalidResourceType", f"No route for {path}.")
+        if not self.state.get(sem.resource_group_id(path)):
+            return _error(404, "ResourceGroupNotFound", f"Resource group '{parts[3]}' could not be found.")
+        if len(parts) % 2 == 1:  # a collection (GET list) or an action (POST)
+            return await self.collection_or_action(request, path, parts[-1])
+        kind = sem.type_of(path)
+        if kind not in sem.TYPES:
+            return _error(400, "InvalidResourceType", f"The resource type '{kind}' is not supported here.")
+        handler = {"GET": self.get, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}.get(
+            request.method
+        )
+        if handler is None:
+            return _error(405, "MethodNotAllowed", f"{request.method} is not allowed on {kind}.")
+        return await handler(request, path)
+
+    async def resource_group(self, request: web.Request, path: str) -> web.StreamResponse:
+        if request.method == "PUT":
+            body = await request.json()
+            created = self.state.get(path) is None
+            resource = self.state.put(
+                path,
+                {
+                    "location": body.get("location"),
+                    "tags": body.get("tags", {}),
+                    "properties": {"provisioningState": "Succeeded"},
+                },
+                None,
+            )
+            return web.json_response(self._rendered(resource), status=201 if created else 200)
+        resource = self.state.get(path)
+        if resource is None:
+            return _error(
+                404,
+                "ResourceGroupNotFound",
+                f"Resource group '{path.rsplit('/', 1)[-1]}' could not be found.",
+            )
+        if request.method == "DELETE":
+            self.state.delete(path)
+            return web.Response(status=200)
+        return web.json_response(self._rendered(resource))
+
+    def _rendered(self, resource: Resource) -> Json:
+        return {"id": resource.id, "name": resource.id.rsplit("/", 1)[-1], **resource.body}
+
+    def _lro_state(self, resource: Resource) -> str:
+        pending = resource.body.get("_pending")
+        operation = self.state.operations.get(pending) if pending else None
+        return "Updating" if operation is not None and operation.running else "Succeeded"
+
+    def _render(self, resource: Resource) -> Json:
+        rendered = sem.render(self.state, resource, self._lro_state(resource))
+        rendered.pop("_pending", None)
+        return rendered
+
+    async def get(self, request: web.Request, path: str) -> web.StreamResponse:
+        resource = self.state.get(path)
+        if resource is None:
+            return _error(
+                404, "ResourceNotFound", f"The Resource '{path}' under resource group was not found."
+            )
+        return web.json_response(self._render(resource), headers={"ETag": resource.body.get("etag", "")})
+
+    async def put(self, request: web.Request, path: str, body: Json | None = None) -> web.StreamResponse:
+        if body is None:
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                return _error(
+                    400,
+                    "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized.",
+                )
+        assert body is not None
+        existing = self.state.get(path)
+        if_match = request.headers.get("If-Match")
+        if if_match and if_match != "*" and (existing is None or existing.body.get("etag") != if_match):
+            return _error(
+                412, "PreconditionFailed", "The etag in If-Match does not match the resource's etag."
+            )
+        parent_path = path.rsplit("/", 2)[0]
+        info = sem.TYPES[sem.type_of(path)]
+        if not info.tracked and not self.state.get(parent_path) and sem.type_of(path).count("/") > 1:
+            return _error(404, "ParentResourceNotFound", f"Parent resource {parent_path} was not found.")
+        sem.validate_put(self.state, path, body, existing)
+        stored = sem.stored_body(self.state, path, body, existing)
+        parent = parent_path if sem.type_of(path).count("/") > 1 else None
+        resource = self.state.put(path, stored, parent)
+        self._replace_inline_children(path, body, info)
+        sem.after_put(self.state, resource, existing)
+        return self._lro_response(request, resource, 201 if existing is None else 200, info)
+
+    def _replace_inline_children(self, path: str, body: Json, info: sem.TypeInfo) -> None:
+        """A parent PUT with a child list replaces the children; an omitted list keeps them."""
+        properties = body.get("properties") or {}
+        for prop, child_type in info.inline.items():
+            if prop not in properties:
+                continue
+            wanted = {child["name"].lower(): child for child in properties[prop] or [] if "name" in child}
+            for existing_child in self.state.children(path, child_type):
+                if existing_child.id.rsplit("/", 1)[-1].lower() not in wanted:
+                    self.state.delete(existing_child.id)
+            for child in wanted.values():
+                child_id = f"{path}/{child_type}/{child['name']}"
+                child_body = {"properties": dict(child.get("properties") or {})}
+                previous = self.state.get(child_id)
+                stored = sem.stored_body(self.state, child_id, child_body, previous)
+                self.state.put(child_id, stored, path)
+
+    async def patch(self, request: web.Request, path: str) -> web.StreamResponse:
+        existing = self.state.get(path)
+        if existing is None:
+            return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
+        patch = await request.json()
+        merged = sem.merge_patch({k: v for k, v in existing.body.items() if k != "etag"}, patch)
+        sem.validate_put(self.state, path, merged, existing)
+        stored = sem.stored_body(self.state, path, merged, existing)
+        resource = self.state.put(path, stored, existing.parent)
+        sem.after_put(self.state, resource, existing)
+        return self._lro_response(request, resource, 200, sem.TYPES[sem.type_of(path)])
+
+    async def delete(self, request: web.Request, path: str) -> web.StreamResponse:
+        resource = self.state.get(path)
+        if resource is None:
+            return web.Response(status=204)
+        sem.check_delete(self.state, resource)
+        self.state.delete(path)
+        sem.after_delete(self.state, resource)
+        info = sem.TYPES[sem.type_of(path)]
+        if info.lro is None:
+            return web.Response(status=200)
+        operation = self.state.start_operation(status_code=200, failed=bool(request.get("fail_lro")))
+        return web.Response(status=202, headers=self._operation_headers(request, operation.id, info.lro))
+
+    def _lro_response(
+        self, request: web.Request, resource: Resource, status: int, info: sem.TypeInfo
+    ) -> web.StreamResponse:
+        if info.lro is None:
+            return web.json_response(self._render(resource), status=status)
+        operation = self.state.start_operation(failed=bool(request.get("fail_lro")))
+        resource.body["_pending"] = operation.id
+        operation.result = None  # the Location poll renders the resource when it ends
+        operation_headers = self._operation_headers(request, operation.id, info.lro)
+        if info.lro == "location":
+            self._location_targets[operation.id] = resource.id
+            return web.Response(status=202, headers=operation_headers)
+        return web.json_response(self._render(resource), status=status, headers=operation_headers)
+
+    def _operation_headers(self, request: web.Request, operation_id: str, style: str) -> dict[str, str]:
+        subscription = request.path.split("/")[2]
+        namespace = request.path.split("/providers/")[1].split("/")[0]
+        version = urllib.parse.quote(request.query.get("api-version", ""))
+        kind = "operations" if style == "async" else "operationResults"
+        url = (
+            f"{self.base}/subscriptions/{subscription}/providers/{namespace}/locations/emulator"
+            f"/{kind}/{operation_id}?api-version={version}"
+        )
+        header = "Azure-AsyncOperation" if style == "async" else "Location"
+        return {header: url, "Retry-After": str(self.state.config.retry_after)}
+
+    def operation(self, operation_id: str) -> web.StreamResponse:
+        operation = self.state.operations.get(operation_id)
+        if operation is None:
+            return _error(404, "OperationNotFound", f"Operation {operation_id} was not found.")
+        headers = {"Retry-After": str(self.state.config.retry_after)}
+        target_id = self._location_targets.get(operation_id)
+        if operation.running:
+            if target_id is not None or operation.result is not None:
+                return web.Response(status=202, headers=headers)
+            return web.json_response({"status": "InProgress"}, headers=headers)
+        if operation.failed:
+            error = {"code": "OperationFailed", "message": f"Operation {operation_id} failed (injected)."}
+            if target_id is not None:
+                return web.json_response({"error": error}, status=500)
+            return web.json_response({"status": "Failed", "error": error})
+        if operation.result is not None:
+            return web.json_response(operation.result)
+        if target_id is not None:
+            target = self.state.get(target_id)
+            return web.json_response(self._render(target)) if target else web.Response(status=204)
+        return web.json_response({"status": "Succeeded"})
+
+    async def collection_or_action(self, request: web.Request, path: str, last: str) -> web.StreamResponse:
+        parent_path = path.rsplit("/", 1)[0]
+        parent = self.state.get(parent_path)
+        if parent is None:
+            return _error(404, "ResourceNotFound", f"The Resource '{parent_path}' was not found.")
+        if request.method == "POST" and last.lower() == "provisionmanagednetwork":
+            body = await request.json() if request.can_read_body else {}
+            status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
+            operation = self.state.start_operation(result=status, failed=bool(request.get("fail_lro")))
+            return web.Response(
+                status=202, headers=self._operation_headers(request, operation.id, "location")
+            )
+        if request.method == "GET":
+            children = [self._render(child) for child in self.state.children(parent_path, last)]
+            return web.json_response({"value": children, "nextLink": None})
+        return _error(405, "MethodNotAllowed", f"{request.method} {last} is not supported.")
+
+    # identity and cloud metadata ------------------------------------------------------------------
+    def metadata(self) -> Json:
+        return {
+            "name": "ArmEmulator",
+            "resourceManager": self.base + "/",
+            "authentication": {
+                "loginEndpoint": self.base + "/",
+                "audiences": [self.base + "/"],
+                "tenant": "common",
+            },
+            "suffixes": {"storage": "core.windows.net", "keyVaultDns": "vault.azure.net"},
+            "portal": self.base,
+            "gallery": self.base,
+            "graph": self.base,
+            "activeDirectoryDataLake": self.base,
+        }
+
+    def openid(self, tenant: str) -> Json:
+        issuer = f"{self.base}/{tenant}/v2.0"
+        return {
+            "issuer": issuer,
+            "token_endpoint": f"{self.base}/{tenant}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{self.base}/{tenant}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{self.base}/{tenant}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{self.base}/{tenant}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "tenant_region_scope": "NA",
+        }
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        config = self.state.config
+        if form.get("client_id") != config.client_id or form.get("client_secret") != config.client_secret:
+            return web.json_response(
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                    "error_codes": [7000215],
+                },
+                status=401,
+            )
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "ext_expires_in": 3600,
+                "access_token": f"emulator.{uuid.uuid4().hex}.token",
+            }
+        )
+
+    # admin API --------------------------------------------------------------------------------
+    async def admin(self, request: web.Request, route: str) -> web.StreamResponse:
+        state = self.state
+        if route == "/resources" and request.method == "GET":
+            return web.json_response(state.snapshot())
+        if route == "/requests" and request.method == "GET":
+            return web.json_response(state.requests)
+        if route == "/requests" and request.method == "DELETE":
+            state.requests.clear()
+            return web.json_response({"cleared": True})
+        if route == "/faults" and request.method == "POST":
+            fault = state.add_fault(await request.json())
+            return web.json_response({"id": fault.id}, status=201)
+        if route == "/faults" and request.method == "DELETE":
+            state.faults.clear()
+            return web.json_response({"cleared": True})
+        if route == "/reset" and request.method == "POST":
+            state.reset()
+            self._location_targets.clear()
+            return web.json_response({"reset": True})
+        if route == "/config" and request.method == "POST":
+            for key, value in (await request.json()).items():
+                if not hasattr(state.config, key):
+                    return web.json_response({"error": f"unknown setting {key}"}, status=400)
+                setattr(state.config, key, value)
+            state.buckets.clear()
+            return web.json_response(vars(state.config))
+        if route == "/seed" and request.method == "POST":
+            for item in await request.json():
+                parent = item["id"].rsplit("/", 2)[0] if sem.type_of(item["id"]).count("/") > 1 else None
+                state.put(item["id"], {"etag": 'W/"seed"', "properties": {}, **item.get("body", {})}, parent)
+            return web.json_response({"seeded": True})
+        return web.json_response({"error": f"no admin route {request.method} {route}"}, status=404)

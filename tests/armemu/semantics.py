@@ -1,0 +1,609 @@
+"""ARM semantics per resource type: which types exist, how their long-running operations behave,
+which children they list inline, what they validate, and the read-only fields the service derives.
+
+One table (`TYPES`) drives the generic handlers; the few behaviours that are not generic (private
+endpoints getting an IP, Azure ML's managed-network rules) are functions named after them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from armemu.state import Json, Resource, State, new_etag
+
+
+class ArmError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> Json:
+        return {"error": {"code": self.code, "message": self.message, "target": None, "details": []}}
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    lro: str | None = "async"  # async: Azure-AsyncOperation (Network); location: Location (ML); None: sync
+    inline: dict[str, str] = field(default_factory=dict)  # property listing children -> child type
+    inline_map: bool = False  # Azure ML lists outbound rules as {name: properties}
+    tracked: bool = True  # has location and tags
+
+
+NETWORK_CHILD = TypeInfo(tracked=False)
+SYNC_TRACKED = TypeInfo(lro=None)
+TYPES: dict[str, TypeInfo] = {
+    "microsoft.network/virtualnetworks": TypeInfo(
+        inline={"subnets": "subnets", "virtualNetworkPeerings": "virtualNetworkPeerings"}
+    ),
+    "microsoft.network/virtualnetworks/subnets": NETWORK_CHILD,
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings": NETWORK_CHILD,
+    "microsoft.network/networksecuritygroups": TypeInfo(inline={"securityRules": "securityRules"}),
+    "microsoft.network/networksecuritygroups/securityrules": NETWORK_CHILD,
+    "microsoft.network/routetables": TypeInfo(inline={"routes": "routes"}),
+    "microsoft.network/routetables/routes": NETWORK_CHILD,
+    "microsoft.network/natgateways": TypeInfo(),
+    "microsoft.network/publicipaddresses": TypeInfo(),
+    "microsoft.network/privateendpoints": TypeInfo(),
+    "microsoft.network/privateendpoints/privatednszonegroups": NETWORK_CHILD,
+    "microsoft.network/serviceendpointpolicies": TypeInfo(
+        inline={"serviceEndpointPolicyDefinitions": "serviceEndpointPolicyDefinitions"}
+    ),
+    "microsoft.network/serviceendpointpolicies/serviceendpointpolicydefinitions": NETWORK_CHILD,
+    "microsoft.network/azurefirewalls": TypeInfo(),
+    "microsoft.network/privatednszones": TypeInfo(),
+    "microsoft.network/privatednszones/virtualnetworklinks": TypeInfo(),
+    "microsoft.network/privatednszones/a": TypeInfo(lro=None, tracked=False),
+    "microsoft.machinelearningservices/workspaces": TypeInfo(lro="location"),
+    "microsoft.machinelearningservices/workspaces/outboundrules": TypeInfo(lro="location", tracked=False),
+    "microsoft.machinelearningservices/workspaces/privateendpointconnections": TypeInfo(
+        lro=None, tracked=False
+    ),
+    "microsoft.storage/storageaccounts": SYNC_TRACKED,
+    "microsoft.storage/storageaccounts/privateendpointconnections": TypeInfo(lro=None, tracked=False),
+    "microsoft.keyvault/vaults": SYNC_TRACKED,
+    "microsoft.keyvault/vaults/privateendpointconnections": TypeInfo(lro=None, tracked=False),
+    "microsoft.containerregistry/registries": SYNC_TRACKED,
+    "microsoft.containerregistry/registries/privateendpointconnections": TypeInfo(lro=None, tracked=False),
+    "microsoft.insights/components": SYNC_TRACKED,
+}
+ML_WORKSPACE = "microsoft.machinelearningservices/workspaces"
+PE_TARGETS = (
+    "microsoft.storage/storageaccounts",
+    "microsoft.keyvault/vaults",
+    "microsoft.containerregistry/registries",
+)
+DEFAULT_RULES = [
+    ("AllowVnetInBound", 65000, "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("AllowAzureLoadBalancerInBound", 65001, "Inbound", "Allow", "AzureLoadBalancer", "*"),
+    ("DenyAllInBound", 65500, "Inbound", "Deny", "*", "*"),
+    ("AllowVnetOutBound", 65000, "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("AllowInternetOutBound", 65001, "Outbound", "Allow", "*", "Internet"),
+    ("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
+]
+REFERENCES = {  # property path -> the type the referenced id must have
+    "microsoft.network/virtualnetworks/subnets": [
+        ("properties.networkSecurityGroup.id", "networksecuritygroups"),
+        ("properties.routeTable.id", "routetables"),
+        ("properties.natGateway.id", "natgateways"),
+    ],
+    "microsoft.network/privateendpoints": [("properties.subnet.id", "subnets")],
+    "microsoft.network/privatednszones/virtualnetworklinks": [
+        ("properties.virtualNetwork.id", "virtualnetworks")
+    ],
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings": [
+        ("properties.remoteVirtualNetwork.id", "virtualnetworks")
+    ],
+}
+
+
+def type_of(resource_id: str) -> str:
+    parts = resource_id.strip("/").split("/")
+    if len(parts) <= 4:
+        return "microsoft.resources/resourcegroups"
+    tail = parts[6:]
+    return "/".join([parts[5], *tail[0::2]]).lower()
+
+
+def resource_group_id(resource_id: str) -> str:
+    return "/".join(resource_id.split("/")[:5])
+
+
+def get_path(body: Json, path: str) -> Any:
+    current: Any = body
+    for part in path.split("."):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current
+
+
+def _require(state: State, resource_id: str | None, expected_type: str, where: str) -> Resource:
+    resource = state.get(resource_id) if resource_id else None
+    if resource is None or not type_of(resource.id).endswith(expected_type):
+        raise ArmError(
+            400, "InvalidResourceReference", f"Resource {resource_id} referenced by {where} was not found."
+        )
+    return resource
+
+
+# writes -----------------------------------------------------------------------------------------
+
+
+def validate_put(state: State, resource_id: str, body: Json, existing: Resource | None) -> None:
+    kind = type_of(resource_id)
+    if not isinstance(body, dict) or not isinstance(body.get("properties", {}), dict):
+        raise ArmError(400, "InvalidRequestFormat", "The request body must be a JSON object with properties.")
+    for path, target_type in REFERENCES.get(kind, []):
+        reference = get_path(body, path)
+        if reference:
+            _require(state, reference, target_type, path)
+    for policy in get_path(body, "properties.serviceEndpointPolicies") or []:
+        _require(state, policy.get("id"), "serviceendpointpolicies", "properties.serviceEndpointPolicies")
+    for ip in get_path(body, "properties.publicIpAddresses") or []:
+        _require(state, ip.get("id"), "publicipaddresses", "properties.publicIpAddresses")
+    if kind == "microsoft.network/virtualnetworks/subnets":
+        _validate_subnet(state, resource_id, body)
+    if kind == "microsoft.network/privateendpoints":
+        for connection in get_path(body, "properties.privateLinkServiceConnections") or []:
+            target = get_path(connection, "properties.privateLinkServiceId")
+            if not state.get(target or ""):
+                raise ArmError(400, "PrivateLinkServiceNotFound", f"Private link service {target} not found.")
+    if kind == ML_WORKSPACE:
+        _validate_workspace(body, existing)
+    if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
+        _validate_outbound_rule(state, resource_id, body)
+
+
+def _validate_subnet(state: State, resource_id: str, body: Json) -> None:
+    prefix = get_path(body, "properties.addressPrefix")
+    try:
+        network = ipaddress.ip_network(prefix, strict=True)
+    except (TypeError, ValueError) as error:
+        raise ArmError(
+            400, "InvalidAddressPrefixFormat", f"Subnet address prefix {prefix!r} is invalid."
+        ) from error
+    vnet_id = resource_id.rsplit("/subnets/", 1)[0]
+    vnet = state.get(vnet_id)
+    if vnet is None:
+        raise ArmError(404, "ResourceNotFound", f"The Resource '{vnet_id}' was not found.")
+    space = [
+        ipaddress.ip_network(p) for p in get_path(vnet.body, "properties.addressSpace.addressPrefixes") or []
+    ]
+    if space and not any(network.subnet_of(outer) for outer in space if outer.version == network.version):  # type: ignore[arg-type]
+        raise ArmError(
+            400, "NetcfgSubnetRangeOutsideVnet", f"Subnet {prefix} is not within the VNet address space."
+        )
+    for sibling in state.children(vnet_id, "subnets"):
+        if sibling.key != resource_id.lower():
+            other = ipaddress.ip_network(get_path(sibling.body, "properties.addressPrefix"))
+            if other.overlaps(network):
+                raise ArmError(400, "NetcfgSubnetRangesOverlap", f"Subnet {prefix} overlaps {sibling.id}.")
+
+
+def _validate_workspace(body: Json, existing: Resource | None) -> None:
+    mode = get_path(body, "properties.managedNetwork.isolationMode")
+    old = get_path(existing.body, "properties.managedNetwork.isolationMode") if existing else None
+    if old in ("AllowInternetOutbound", "AllowOnlyApprovedOutbound") and mode == "Disabled":
+        raise ArmError(
+            400, "InvalidManagedNetworkTransition", "Managed network isolation cannot be disabled."
+        )
+    if existing:
+        for name in ("storageAccount", "keyVault"):
+            new, before = get_path(body, f"properties.{name}"), get_path(existing.body, f"properties.{name}")
+            if new and before and new.lower() != before.lower():
+                raise ArmError(
+                    400, "CannotChangeDependency", f"properties.{name} cannot change after creation."
+                )
+
+
+def _validate_outbound_rule(state: State, resource_id: str, body: Json) -> None:
+    workspace = state.get(resource_id.rsplit("/outboundRules/", 1)[0].rsplit("/outboundrules/", 1)[0])
+    if workspace is None:
+        raise ArmError(404, "ResourceNotFound", "The workspace was not found.")
+    kind = get_path(body, "properties.type")
+    mode = get_path(workspace.body, "properties.managedNetwork.isolationMode")
+    if kind not in ("FQDN", "PrivateEndpoint", "ServiceTag"):
+        raise ArmError(
+            400, "ValidationError", f"Outbound rule type {kind!r} is not FQDN, PrivateEndpoint or ServiceTag."
+        )
+    if kind in ("FQDN", "ServiceTag") and mode != "AllowOnlyApprovedOutbound":
+        raise ArmError(
+            400, "ValidationError", f"{kind} outbound rules need isolation mode AllowOnlyApprovedOutbound."
+        )
+    if kind == "PrivateEndpoint":
+        target = get_path(body, "properties.destination.serviceResourceId")
+        if not state.get(target or ""):
+            raise ArmError(400, "ValidationError", f"Private endpoint target {target} not found.")
+
+
+def stored_body(state: State, resource_id: str, body: Json, existing: Resource | None) -> Json:
+    """The body to store: inline children split off, ids, types and read-only fields filled in."""
+    info = TYPES[type_of(resource_id)]
+    stored = copy.deepcopy(body)
+    properties = stored.setdefault("properties", {})
+    for prop in info.inline:
+        properties.pop(prop, None)  # children are stored as their own resources
+    if type_of(resource_id) == ML_WORKSPACE:
+        (properties.get("managedNetwork") or {}).pop("outboundRules", None)
+        properties.pop("privateEndpointConnections", None)
+    for readonly in ("provisioningState", "resourceGuid", "subnets", "ipConfigurations", "privateEndpoints"):
+        properties.pop(readonly, None)
+    if existing is not None:
+        kept = {
+            key: value for key, value in existing.body.get("properties", {}).items() if key in _SERVICE_OWNED
+        }
+        properties.update(kept)
+        network_status = get_path(existing.body, "properties.managedNetwork.status")
+        if network_status is not None:
+            properties.setdefault("managedNetwork", {})["status"] = network_status
+    if type_of(resource_id) == "microsoft.network/publicipaddresses":
+        properties["ipAddress"] = _public_ip(resource_id)
+    if type_of(resource_id) == "microsoft.network/privateendpoints":
+        properties["_ip"] = (existing.body["properties"].get("_ip") if existing else None) or _allocate_ip(
+            state, get_path(body, "properties.subnet.id")
+        )
+    if type_of(resource_id) == ML_WORKSPACE and existing is None:
+        managed = properties.setdefault("managedNetwork", {})
+        managed.setdefault("isolationMode", "Disabled")
+        managed["status"] = {"status": "Inactive", "sparkReady": False}
+        properties["workspaceId"] = str(_stable_uuid(resource_id))
+        properties["discoveryUrl"] = f"https://{stored.get('location', 'westus')}.api.azureml.ms/discovery"
+    stored["etag"] = new_etag()
+    return stored
+
+
+_SERVICE_OWNED = {"_ip", "workspaceId", "discoveryUrl"}
+
+
+def merge_patch(target: Json, patch: Json) -> Json:
+    merged = copy.deepcopy(target)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        elif value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _stable_uuid(seed: str) -> str:
+    digest = hashlib.sha256(seed.lower().encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def _public_ip(resource_id: str) -> str:
+    digest = hashlib.sha256(resource_id.lower().encode()).digest()
+    return f"20.{digest[0] % 200 + 10}.{digest[1]}.{digest[2] % 250 + 2}"
+
+
+def _allocate_ip(state: State, subnet_id: str | None) -> str | None:
+    subnet = state.get(subnet_id or "")
+    if subnet is None:
+        return None
+    network = ipaddress.ip_network(get_path(subnet.body, "properties.addressPrefix"))
+    used = {
+        get_path(r.body, "properties._ip")
+        for r in state.find(lambda r: type_of(r.id) == "microsoft.network/privateendpoints")
+    }
+    for host in list(network.hosts())[3:]:  # Azure keeps the first four addresses (and the last)
+        if str(host) not in used:
+            return str(host)
+    raise ArmError(400, "SubnetIsFull", f"Subnet {subnet_id} has no free address.")
+
+
+def after_put(state: State, resource: Resource, previous: Resource | None) -> None:
+    """Side effects of a write the real service performs."""
+    kind = type_of(resource.id)
+    if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
+        _rule_written(state, resource, previous)
+    if kind == ML_WORKSPACE:
+        mode = get_path(resource.body, "properties.managedNetwork.isolationMode")
+        if mode == "AllowOnlyApprovedOutbound":
+            _add_required_rules(state, resource)
+        if get_path(resource.body, "properties.provisionNetworkNow") and mode in (
+            "AllowInternetOutbound",
+            "AllowOnlyApprovedOutbound",
+        ):
+            provision(state, resource, include_spark=False)
+    if kind == "microsoft.network/privateendpoints/privatednszonegroups":
+        _register_dns(state, resource)
+
+
+def _add_required_rules(state: State, workspace: Resource) -> None:
+    """Approved-outbound workspaces get Azure's own rules to their dependencies (category Required)."""
+    properties = workspace.body["properties"]
+    required = {
+        "__SYS_ST_AzureActiveDirectory": {
+            "type": "ServiceTag",
+            "destination": {
+                "serviceTag": "AzureActiveDirectory",
+                "protocol": "TCP",
+                "portRanges": "80,443",
+                "action": "Allow",
+            },
+        },
+        "__SYS_ST_AzureMachineLearning": {
+            "type": "ServiceTag",
+            "destination": {
+                "serviceTag": "AzureMachineLearning",
+                "protocol": "TCP",
+                "portRanges": "443",
+                "action": "Allow",
+            },
+        },
+    }
+    for name, target in (("__SYS_PE_storage_blob", "storageAccount"), ("__SYS_PE_keyvault", "keyVault")):
+        if properties.get(target):
+            required[name] = {
+                "type": "PrivateEndpoint",
+                "destination": {
+                    "serviceResourceId": properties[target],
+                    "subresourceTarget": "blob" if target == "storageAccount" else "vault",
+                    "sparkEnabled": False,
+                },
+            }
+    for name, rule in required.items():
+        rule_id = f"{workspace.id}/outboundRules/{name}"
+        if state.get(rule_id) is None:
+            body = {"properties": {**rule, "category": "Required", "status": "Inactive"}, "etag": new_etag()}
+            state.put(rule_id, body, workspace.id)
+
+
+def _rule_written(state: State, rule: Resource, previous: Resource | None) -> None:
+    properties = rule.body["properties"]
+    properties.setdefault("category", "UserDefined")
+    workspace = state.get(rule.parent or "")
+    active = (
+        workspace is not None
+        and get_path(workspace.body, "properties.managedNetwork.status.status") == "Active"
+    )
+    properties["status"] = "Active" if active else "Inactive"
+    if previous is not None:
+        _remove_connection(state, previous)
+    if properties.get("type") == "PrivateEndpoint":
+        target = state.get(get_path(properties, "destination.serviceResourceId"))
+        if target is not None and type_of(target.id) in PE_TARGETS:
+            name = connection_name(rule)
+            connection = {
+                "properties": {
+                    "privateEndpoint": {"id": _managed_endpoint_id(rule)},
+                    "privateLinkServiceConnectionState": {
+                        "status": "Pending",
+                        "description": f"Azure ML managed network rule {rule.id}",
+                        "actionsRequired": "None",
+                    },
+                    "groupIds": [get_path(properties, "destination.subresourceTarget")],
+                    "provisioningState": "Succeeded",
+                },
+                "etag": new_etag(),
+            }
+            state.put(f"{target.id}/privateEndpointConnections/{name}", connection, target.id)
+
+
+def connection_name(rule: Resource) -> str:
+    """The connection a managed-network PrivateEndpoint rule creates on its target: named after the
+    workspace's id and the rule, so whoever reads it can tell which workspace asked."""
+    return f"{rule.parent.rsplit('/', 1)[-1] if rule.parent else 'ws'}.{rule.id.rsplit('/', 1)[-1]}"
+
+
+def _managed_endpoint_id(rule: Resource) -> str:
+    workspace_name = (rule.parent or "").rsplit("/", 1)[-1]
+    return (
+        "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourceGroups/azureml-managed-"
+        f"{workspace_name}/providers/Microsoft.Network/privateEndpoints/"
+        f"{workspace_name}-{rule.id.rsplit('/', 1)[-1]}"
+    )
+
+
+def _remove_connection(state: State, rule: Resource) -> None:
+    target_id = get_path(rule.body, "properties.destination.serviceResourceId")
+    if target_id:
+        state.delete(f"{target_id}/privateEndpointConnections/{connection_name(rule)}")
+
+
+def _register_dns(state: State, group: Resource) -> None:
+    endpoint = state.get(group.parent or "")
+    if endpoint is None:
+        return
+    ip = get_path(endpoint.body, "properties._ip")
+    name = endpoint.id.rsplit("/", 1)[-1]
+    for config in get_path(group.body, "properties.privateDnsZoneConfigs") or []:
+        zone = state.get(get_path(config, "properties.privateDnsZoneId") or "")
+        if zone is not None and ip:
+            record = {
+                "properties": {
+                    "ttl": 10,
+                    "aRecords": [{"ipv4Address": ip}],
+                    "fqdn": f"{name}.{zone.id.rsplit('/', 1)[-1]}.",
+                }
+            }
+            state.put(f"{zone.id}/A/{name}", {**record, "etag": new_etag()}, zone.id)
+
+
+def provision(state: State, workspace: Resource, include_spark: bool) -> Json:
+    status = {
+        "status": "Active",
+        "sparkReady": include_spark
+        or bool(get_path(workspace.body, "properties.managedNetwork.status.sparkReady")),
+    }
+    workspace.body["properties"].setdefault("managedNetwork", {})["status"] = status
+    for rule in state.children(workspace.id, "outboundRules"):
+        rule.body["properties"]["status"] = "Active"
+    return status
+
+
+def check_delete(state: State, resource: Resource) -> None:
+    """409 for what Azure refuses to delete while in use."""
+    kind = type_of(resource.id)
+    users = {
+        "microsoft.network/networksecuritygroups": "networkSecurityGroup",
+        "microsoft.network/routetables": "routeTable",
+        "microsoft.network/natgateways": "natGateway",
+    }
+    if kind in users:
+        for subnet in _subnets_using(state, resource.id, users[kind]):
+            raise ArmError(
+                409, "InUseByResource", f"{resource.id} is in use by {subnet.id} and cannot be deleted."
+            )
+    if kind == "microsoft.network/virtualnetworks/subnets":
+        for endpoint in _endpoints_in(state, resource.id):
+            raise ArmError(
+                409, "InUseSubnetCannotBeDeleted", f"Subnet {resource.id} is in use by {endpoint.id}."
+            )
+    if kind == "microsoft.network/publicipaddresses":
+        for gateway in state.find(lambda r: type_of(r.id) == "microsoft.network/natgateways"):
+            if any(
+                ip.get("id", "").lower() == resource.key
+                for ip in get_path(gateway.body, "properties.publicIpAddresses") or []
+            ):
+                raise ArmError(409, "PublicIPAddressInUse", f"{resource.id} is in use by {gateway.id}.")
+    required_rule = get_path(resource.body, "properties.category") == "Required"
+    if kind == "microsoft.machinelearningservices/workspaces/outboundrules" and required_rule:
+        raise ArmError(
+            400, "ValidationError", "Required outbound rules are managed by Azure and cannot be deleted."
+        )
+
+
+def after_delete(state: State, resource: Resource) -> None:
+    if type_of(resource.id) == "microsoft.machinelearningservices/workspaces/outboundrules":
+        _remove_connection(state, resource)
+
+
+def _subnets_using(state: State, resource_id: str, prop: str) -> list[Resource]:
+    return state.find(
+        lambda r: (
+            type_of(r.id) == "microsoft.network/virtualnetworks/subnets"
+            and (get_path(r.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
+        )
+    )
+
+
+def _endpoints_in(state: State, subnet_id: str) -> list[Resource]:
+    return state.find(
+        lambda r: (
+            type_of(r.id) == "microsoft.network/privateendpoints"
+            and (get_path(r.body, "properties.subnet.id") or "").lower() == subnet_id.lower()
+        )
+    )
+
+
+# reads ------------------------------------------------------------------------------------------
+
+
+def render(state: State, resource: Resource, provisioning: str = "Succeeded") -> Json:
+    """The resource as GET returns it: stored body plus children and derived read-only fields."""
+    kind = type_of(resource.id)
+    info = TYPES.get(kind, TypeInfo())
+    body = copy.deepcopy(resource.body)
+    name = resource.id.rsplit("/", 1)[-1]
+    arm_type = "/".join(resource.id.strip("/").split("/")[5:][0:1] + resource.id.strip("/").split("/")[6::2])
+    body = {"id": resource.id, "name": name, "type": arm_type, **body}
+    properties = body.setdefault("properties", {})
+    ip = properties.pop("_ip", None)
+    if (
+        kind != "microsoft.machinelearningservices/workspaces/outboundrules"
+        and "provisioningState" not in properties
+    ):
+        properties["provisioningState"] = provisioning
+    for prop, child_type in info.inline.items():
+        properties[prop] = [render(state, child) for child in state.children(resource.id, child_type)]
+    if kind == ML_WORKSPACE:
+        managed = properties.setdefault("managedNetwork", {})
+        managed["outboundRules"] = {
+            child.id.rsplit("/", 1)[-1]: render(state, child)["properties"]
+            for child in state.children(resource.id, "outboundRules")
+        }
+        properties["privateEndpointConnections"] = [
+            {
+                "id": f"{resource.id}/privateEndpointConnections/{pe.id.rsplit('/', 1)[-1]}",
+                "properties": {
+                    "privateEndpoint": {"id": pe.id},
+                    "privateLinkServiceConnectionState": {"status": "Approved"},
+                },
+            }
+            for pe in _endpoints_to(state, resource.id)
+        ]
+    if kind in PE_TARGETS:
+        properties["privateEndpointConnections"] = [
+            render(state, child) for child in state.children(resource.id, "privateEndpointConnections")
+        ]
+    if kind == "microsoft.network/networksecuritygroups":
+        properties["defaultSecurityRules"] = [_default_rule(resource.id, *rule) for rule in DEFAULT_RULES]
+        properties["subnets"] = [
+            {"id": s.id} for s in _subnets_using(state, resource.id, "networkSecurityGroup")
+        ]
+    if kind == "microsoft.network/routetables":
+        properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "routeTable")]
+    if kind == "microsoft.network/natgateways":
+        properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "natGateway")]
+    if kind == "microsoft.network/virtualnetworks/subnets":
+        endpoints = _endpoints_in(state, resource.id)
+        properties["privateEndpoints"] = [{"id": pe.id} for pe in endpoints]
+        properties["ipConfigurations"] = [
+            {"id": f"{pe.id}.nic/ipConfigurations/privateEndpointIpConfig"} for pe in endpoints
+        ]
+    if kind == "microsoft.network/privateendpoints":
+        _render_endpoint(state, body, ip)
+    if kind == "microsoft.network/virtualnetworks/virtualnetworkpeerings":
+        properties["peeringState"] = "Initiated"
+        properties["peeringSyncLevel"] = "FullyInSync"
+    return body
+
+
+def _default_rule(
+    nsg_id: str, name: str, priority: int, direction: str, access: str, source: str, dest: str
+) -> Json:
+    return {
+        "id": f"{nsg_id}/defaultSecurityRules/{name}",
+        "name": name,
+        "properties": {
+            "description": f"Default rule {name}",
+            "protocol": "*",
+            "sourcePortRange": "*",
+            "destinationPortRange": "*",
+            "sourceAddressPrefix": source,
+            "destinationAddressPrefix": dest,
+            "access": access,
+            "priority": priority,
+            "direction": direction,
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def _endpoints_to(state: State, target_id: str) -> list[Resource]:
+    return state.find(
+        lambda r: (
+            type_of(r.id) == "microsoft.network/privateendpoints"
+            and any(
+                (get_path(c, "properties.privateLinkServiceId") or "").lower() == target_id.lower()
+                for c in get_path(r.body, "properties.privateLinkServiceConnections") or []
+            )
+        )
+    )
+
+
+def _render_endpoint(state: State, body: Json, ip: str | None) -> None:
+    properties = body["properties"]
+    name = body["name"]
+    group = body["id"].rsplit("/providers/", 1)[0]
+    properties["networkInterfaces"] = [
+        {"id": f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"}
+    ]
+    fqdns = []
+    for connection in properties.get("privateLinkServiceConnections") or []:
+        connection.setdefault("properties", {})["privateLinkServiceConnectionState"] = {
+            "status": "Approved",
+            "description": "Auto-Approved",
+            "actionsRequired": "None",
+        }
+        target = get_path(connection, "properties.privateLinkServiceId") or ""
+        for group in get_path(connection, "properties.groupIds") or []:
+            target_name = target.rsplit("/", 1)[-1]
+            fqdns.append(f"{target_name}.{group}.privatelink.example")
+    properties["customDnsConfigs"] = [{"fqdn": fqdn, "ipAddresses": [ip]} for fqdn in fqdns] if ip else []

@@ -1,0 +1,184 @@
+"""The emulator's state: resources keyed by lower-cased ARM id, long-running operations, the request
+log, faults and throttling buckets. Pure data and bookkeeping; HTTP lives in app.py, ARM semantics
+per resource type in semantics.py."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def new_etag() -> str:
+    return f'W/"{uuid.uuid4()}"'
+
+
+@dataclass
+class Resource:
+    id: str  # canonical casing, as first written
+    body: Json
+    parent: str | None  # lower-cased parent id for child resources
+
+    @property
+    def key(self) -> str:
+        return self.id.lower()
+
+
+@dataclass
+class Operation:
+    """A long-running operation: in progress until `done_at`, then its outcome."""
+
+    id: str
+    done_at: float
+    result: Json | None = None  # body a Location poll returns at the end (ML style)
+    failed: bool = False
+    status_code: int = 200
+
+    @property
+    def running(self) -> bool:
+        return time.monotonic() < self.done_at
+
+
+@dataclass
+class Fault:
+    id: str
+    method: str
+    path: re.Pattern[str]
+    status: int = 500
+    count: int | None = 1
+    probability: float = 1.0
+    latency_ms: int = 0
+    retry_after: int | None = None
+    code: str = "InternalServerError"
+    fail_lro: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and bool(self.path.search(path)) and self.count != 0
+
+
+@dataclass
+class Bucket:
+    capacity: float
+    rate: float
+    tokens: float = 0
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    @property
+    def remaining(self) -> int:
+        return int(self.tokens)
+
+
+@dataclass
+class Config:
+    lro_seconds: float = 0.0  # how long operations stay InProgress (0: done at the first poll)
+    retry_after: int = 1
+    reads_burst: float = 250
+    reads_per_second: float = 25
+    writes_burst: float = 200
+    writes_per_second: float = 10
+    client_id: str = "emulator-client"
+    client_secret: str = "emulator-secret"
+    tenant_id: str = "00000000-0000-0000-0000-00000000aaaa"
+
+
+class State:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.reset()
+
+    def reset(self) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.operations: dict[str, Operation] = {}
+        self.requests: list[Json] = []
+        self.faults: list[Fault] = []
+        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.allocated_ips: dict[str, str] = {}
+
+    # resources -------------------------------------------------------------------------------
+    def get(self, resource_id: str) -> Resource | None:
+        return self.resources.get(resource_id.lower().rstrip("/"))
+
+    def put(self, resource_id: str, body: Json, parent: str | None) -> Resource:
+        existing = self.get(resource_id)
+        canonical = existing.id if existing else resource_id.rstrip("/")
+        resource = Resource(canonical, body, parent.lower() if parent else None)
+        self.resources[resource.key] = resource
+        return resource
+
+    def delete(self, resource_id: str) -> None:
+        key = resource_id.lower().rstrip("/")
+        for child in [k for k, r in self.resources.items() if r.parent == key]:
+            self.delete(child)
+        self.resources.pop(key, None)
+
+    def children(self, parent_id: str, child_type: str | None = None) -> list[Resource]:
+        key = parent_id.lower().rstrip("/")
+        found = [r for r in self.resources.values() if r.parent == key]
+        if child_type:
+            found = [r for r in found if r.key.rsplit("/", 2)[-2] == child_type.lower()]
+        return sorted(found, key=lambda r: r.key)
+
+    def find(self, predicate: Any) -> list[Resource]:
+        return [resource for resource in self.resources.values() if predicate(resource)]
+
+    def snapshot(self) -> list[Json]:
+        return [
+            {"id": r.id, "body": copy.deepcopy(r.body)}
+            for r in sorted(self.resources.values(), key=lambda r: r.key)
+        ]
+
+    # operations ------------------------------------------------------------------------------
+    def start_operation(
+        self, result: Json | None = None, status_code: int = 200, failed: bool = False
+    ) -> Operation:
+        operation = Operation(
+            str(uuid.uuid4()), time.monotonic() + self.config.lro_seconds, result, failed, status_code
+        )
+        self.operations[operation.id] = operation
+        return operation
+
+    # faults and throttling ---------------------------------------------------------------------
+    def add_fault(self, spec: Json) -> Fault:
+        fault = Fault(
+            id=str(uuid.uuid4()),
+            method=str(spec.get("method", "*")).upper(),
+            path=re.compile(spec.get("path", ".*"), re.IGNORECASE),
+            status=int(spec.get("status", 500)),
+            count=spec.get("count", 1),
+            probability=float(spec.get("probability", 1.0)),
+            latency_ms=int(spec.get("latencyMs", 0)),
+            retry_after=spec.get("retryAfter"),
+            code=str(spec.get("code", "InternalServerError")),
+            fail_lro=bool(spec.get("failLro", False)),
+        )
+        self.faults.append(fault)
+        return fault
+
+    def bucket(self, subscription: str, kind: str) -> Bucket:
+        key = (subscription.lower(), kind)
+        if key not in self.buckets:
+            config = self.config
+            burst, rate = (
+                (config.reads_burst, config.reads_per_second)
+                if kind == "reads"
+                else (config.writes_burst, config.writes_per_second)
+            )
+            self.buckets[key] = Bucket(burst, rate)
+        return self.buckets[key]

@@ -1,0 +1,127 @@
+"""Run the real operator (kopf, in-process) against the real API server and the ARM emulator."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from apicases import example
+from kopf.testing import KopfRunner
+
+from armemu import Emulator
+from kubeharness import ControlPlane
+from secureml_operator.api.crd import CRD_PATH
+
+Manifest = dict[str, Any]
+CREDENTIAL_SECRET = "azure-credentials"
+
+
+@dataclass
+class OperatorEnv:
+    kube: ControlPlane
+    arm: Emulator
+    namespace: str
+
+    def manifest(self, name: str, **spec_changes: Any) -> Manifest:
+        """An example, with the emulator's service principal as credentialRef."""
+        manifest = copy.deepcopy(example(name))
+        manifest["spec"]["azure"]["credentialRef"] = {"name": CREDENTIAL_SECRET}
+        manifest["spec"].update(spec_changes)
+        return manifest
+
+    def apply(self, manifest: Manifest) -> None:
+        self.kube.kubectl("apply", "-n", self.namespace, "-f", "-", input=json.dumps(manifest))
+
+    def get(self, name: str) -> Manifest:
+        result = self.kube.kubectl("get", "smlw", name, "-n", self.namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    def condition(self, name: str, kind: str) -> dict[str, Any]:
+        conditions = (self.get(name).get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c.get("type") == kind), {})
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.3)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def wait_ready(self, name: str, timeout: float = 60) -> Manifest:
+        def ready() -> Manifest | None:
+            body = self.get(name)
+            status = body.get("status") or {}
+            conditions = {c["type"]: c for c in status.get("conditions") or []}
+            fresh = status.get("observedGeneration") == body.get("metadata", {}).get("generation")
+            return body if fresh and conditions.get("Ready", {}).get("status") == "True" else None
+
+        try:
+            result: Manifest = self.wait_for(f"{name} Ready", ready, timeout)
+        except AssertionError as error:
+            raise AssertionError(
+                f"{error}; status: {json.dumps(self.get(name).get('status'), indent=1)}"
+            ) from None
+        return result
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        out = self.kube.kubectl(
+            "get",
+            "events",
+            "-n",
+            self.namespace,
+            "--field-selector",
+            f"involvedObject.name={name}",
+            "-o",
+            "json",
+        ).stdout
+        return list(json.loads(out)["items"])
+
+    def arm_resource(self, suffix: str) -> dict[str, Any] | None:
+        """The stored body of the emulator resource whose id ends with `suffix` (case-insensitive)."""
+        found = [r for r in self.arm.resources() if r["id"].lower().endswith(suffix.lower())]
+        return found[0]["body"] if found else None
+
+    def writes(self) -> list[dict[str, Any]]:
+        return [r for r in self.arm.requests() if r["method"] != "GET"]
+
+
+def _secret(arm: Emulator) -> str:
+    env = arm.env
+    data = {
+        "tenantId": env["AZURE_TENANT_ID"],
+        "clientId": env["AZURE_CLIENT_ID"],
+        "clientSecret": env["AZURE_CLIENT_SECRET"],
+    }
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    return json.dumps(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": CREDENTIAL_SECRET}, "data": encoded}
+    )
+
+
+@contextmanager
+def running_operator(
+    kube: ControlPlane, arm: Emulator, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[OperatorEnv]:
+    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
+    kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=_secret(arm))
+    for key, value in {
+        **arm.env,
+        "KUBECONFIG": str(kube.kubeconfig),
+        "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
+        "SMLW_RETRY_DELAY_SECONDS": "0.5",
+    }.items():
+        monkeypatch.setenv(key, value)
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "secureml_operator.handlers"]
+    with KopfRunner(args, timeout=120) as runner:
+        yield OperatorEnv(kube, arm, namespace)
+    assert runner.exception is None, runner.exception
