@@ -50,7 +50,7 @@ cluster-up: venv testbin ## Start a local control plane in the background (kubec
 cluster-down: venv ## Stop the local control plane started by cluster-up
 	@PYTHONPATH=tests $(PY) -m kubeharness down --dir $(CLUSTER_DIR)
 
-run: venv ## Run the operator in the foreground against $$KUBECONFIG (cloud from AZURE_CLOUD / SMLW_ARM_ENDPOINT)
+run: venv ## Run the operator in the foreground against KUBECONFIG (cloud from AZURE_CLOUD / SMLW_ARM_ENDPOINT)
 	$(PY) -m secureml_operator --standalone --liveness http://127.0.0.1:8080/healthz
 
 clean: ## Remove the venv and local state (the testbin cache stays)

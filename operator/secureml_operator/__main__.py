@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kopf.configure(
         verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON
-        if os.environ.get("SMLW_LOG_FORMAT") == "json"
-        else kopf.LogFormat.PLAIN,
+        log_format=kopf.LogFormat.JSON if os.environ.get("SMLW_LOG_FORMAT") == "json" else kopf.LogFormat.PLAIN,
     )
     asyncio.run(
         kopf.operator(

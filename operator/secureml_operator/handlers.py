@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 from typing import Any
@@ -15,10 +14,9 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from secureml_operator.api.duration import parse_duration
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.reconciler import Reconciler, ResourceMemo, Target
+from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweep_due
 from secureml_operator.settings import OperatorSettings
 
 DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
@@ -41,6 +39,7 @@ async def configure(
     )
     settings.queueing.worker_limit = operator_settings.max_workers
     settings.posting.level = logging.INFO
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP exchange at INFO
     settings.peering.name = "secureml-operator"
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
@@ -75,23 +74,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: 
     await memo.reconciler.reconcile(_target(body, patch, memo, retry))
 
 
-def _sweep_due(body: kopf.Body, **_: Any) -> bool:
-    """Sweep only a resource whose current spec was reconciled, and only once its interval passed."""
-    status = body.get("status") or {}
-    if status.get("observedGeneration") != body.metadata.get("generation"):
-        return False
-    conditions = {condition.get("type"): condition for condition in status.get("conditions") or []}
-    if conditions.get("Stalled", {}).get("status") == "True":
-        return False
-    last = (status.get("drift") or {}).get("lastCheckTime")
-    if not last:
-        return True
-    interval = parse_duration((body.get("spec") or {}).get("drift", {}).get("interval") or "60s")
-    checked = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-    return datetime.datetime.now(datetime.UTC) - checked >= interval
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=_sweep_due)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=sweep_due)
 async def drift_sweep(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     await memo.reconciler.sweep(_target(body, patch, memo, int(kwargs.get("retry", 0))))
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-RECONCILES = Counter(
-    "secureml_reconciles_total", "Reconciles of SecureMLWorkspace resources by outcome", ["outcome"]
-)
+RECONCILES = Counter("secureml_reconciles_total", "Reconciles of SecureMLWorkspace resources by outcome", ["outcome"])
 RECONCILE_SECONDS = Histogram(
     "secureml_reconcile_duration_seconds",
     "Time one reconcile or drift sweep took",

@@ -7,6 +7,8 @@ failures are retried (kopf.TemporaryError with backoff) and which stall it until
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -15,6 +17,7 @@ import kopf
 from pydantic import ValidationError
 
 from secureml_operator import metrics
+from secureml_operator.api.duration import parse_duration
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.access import AzureAccess
 from secureml_operator.azure.arm import ArmClient
@@ -79,15 +82,13 @@ def parse_spec(target: Target) -> SecureMLWorkspaceSpec:
         return SecureMLWorkspaceSpec.model_validate(dict(target.body.spec))
     except ValidationError as error:
         problems = "; ".join(
-            f"spec.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
+            f"spec.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()
         )
         raise PermanentFailure("InvalidSpec", problems) from error
 
 
 def stall(target: Target, failure: PermanentFailure) -> kopf.PermanentError:
     """Stalled until the spec changes: kstatus reads this as Failed, Argo CD as Degraded."""
-    target.patch.status["observedGeneration"] = target.generation
     target.set_conditions(
         Condition(c.STALLED, True, failure.reason, failure.message),
         Condition(c.RECONCILING, False, failure.reason, "stopped: the spec or access must change first"),
@@ -115,6 +116,22 @@ async def preflight(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> None:
                 f"container registry {registry_id} is {sku or 'of unknown SKU'}; a registry behind a "
                 "private endpoint must be Premium: upgrade it or reference a Premium registry",
             )
+
+
+def sweep_due(body: kopf.Body, **_: Any) -> bool:
+    """Sweep only a resource whose current spec was reconciled, and only once its interval passed."""
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body.metadata.get("generation"):
+        return False
+    conditions = {condition.get("type"): condition for condition in status.get("conditions") or []}
+    if conditions.get("Stalled", {}).get("status") == "True":
+        return False
+    last = (status.get("drift") or {}).get("lastCheckTime")
+    if not last:
+        return True
+    interval = parse_duration((body.get("spec") or {}).get("drift", {}).get("interval") or "60s")
+    checked = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - checked >= interval
 
 
 class Reconciler:
@@ -145,23 +162,23 @@ class Reconciler:
             self._publish(target, spec, graph, report, sweep=False)
 
     async def sweep(self, target: Target) -> None:
-        """The drift timer: the same walk; Detect mode only reports. Failures are published, never
+        """The drift timer: the same walk (Detect mode only reports). Failures are published, never
         raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
+        if not sweep_due(target.body):  # the timer filter may have seen an older body
+            return
         with metrics.RECONCILE_SECONDS.labels("drift").time():
             try:
                 spec = parse_spec(target)
                 arm = await self._arm(target, spec)
+                await preflight(arm, spec)
                 graph = plan(spec)
             except PermanentFailure as failure:
                 stall(target, failure)
                 return
-            mode = Mode(spec.drift.mode)
-            report = await self._engine(target, arm, mode).converge(graph)
+            report = await self._engine(target, arm, Mode(spec.drift.mode)).converge(graph)
             target.memo.observe(target.generation, report)
-            try:
+            with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
                 self._publish(target, spec, graph, report, sweep=True)
-            except (kopf.PermanentError, kopf.TemporaryError):
-                return
 
     async def delete(self, target: Target) -> None:
         """deletionPolicy Delete removes what we created (dependents first); Retain touches nothing."""
@@ -184,7 +201,6 @@ class Reconciler:
         self, target: Target, spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport, sweep: bool
     ) -> None:
         status = target.patch.status
-        status["observedGeneration"] = target.generation
         for key, value in status_report.facts(spec, report).items():
             status[key] = value
         status["resources"] = status_report.owned_resources(graph, report)

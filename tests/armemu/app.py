@@ -43,12 +43,7 @@ class ArmEmulator:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
-        if (
-            path.startswith(ADMIN)
-            or path.startswith("/metadata/")
-            or "/oauth2/" in path
-            or "/.well-known/" in path
-        ):
+        if path.startswith(ADMIN) or path.startswith("/metadata/") or "/oauth2/" in path or "/.well-known/" in path:
             return await handler(request)  # type: ignore[no-any-return]
         entry: Json = {
             "method": request.method,
@@ -64,9 +59,7 @@ class ArmEmulator:
     async def _guarded(self, request: web.Request, handler: Any, entry: Json) -> web.StreamResponse:
         authorization = request.headers.get("Authorization", "")
         if not authorization.startswith("Bearer ") or not authorization[7:].strip():
-            return _error(
-                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
-            )
+            return _error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
         subscription = request.path.split("/")[2] if request.path.startswith("/subscriptions/") else "-"
         kind = "reads" if request.method in ("GET", "HEAD") else "writes"
         bucket = self.state.bucket(subscription, kind)
@@ -91,9 +84,7 @@ class ArmEmulator:
                     request["fail_lro"] = True
                     break
                 if fault.status >= 400:
-                    headers = (
-                        {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-                    )
+                    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                     entry["fault"] = fault.id
                     return _error(fault.status, fault.code, f"Injected fault {fault.id}.", headers)
         if request.path.startswith("/subscriptions/") and not request.query.get("api-version"):
@@ -139,9 +130,7 @@ class ArmEmulator:
         kind = sem.type_of(path)
         if kind not in sem.TYPES:
             return _error(400, "InvalidResourceType", f"The resource type '{kind}' is not supported here.")
-        handler = {"GET": self.get, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}.get(
-            request.method
-        )
+        handler = {"GET": self.get, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}.get(request.method)
         if handler is None:
             return _error(405, "MethodNotAllowed", f"{request.method} is not allowed on {kind}.")
         return await handler(request, path)
@@ -182,15 +171,12 @@ class ArmEmulator:
 
     def _render(self, resource: Resource) -> Json:
         rendered = sem.render(self.state, resource, self._lro_state(resource))
-        rendered.pop("_pending", None)
-        return rendered
+        return {key: value for key, value in rendered.items() if not key.startswith("_")}
 
     async def get(self, request: web.Request, path: str) -> web.StreamResponse:
         resource = self.state.get(path)
         if resource is None:
-            return _error(
-                404, "ResourceNotFound", f"The Resource '{path}' under resource group was not found."
-            )
+            return _error(404, "ResourceNotFound", f"The Resource '{path}' under resource group was not found.")
         return web.json_response(self._render(resource), headers={"ETag": resource.body.get("etag", "")})
 
     async def put(self, request: web.Request, path: str, body: Json | None = None) -> web.StreamResponse:
@@ -207,9 +193,7 @@ class ArmEmulator:
         existing = self.state.get(path)
         if_match = request.headers.get("If-Match")
         if if_match and if_match != "*" and (existing is None or existing.body.get("etag") != if_match):
-            return _error(
-                412, "PreconditionFailed", "The etag in If-Match does not match the resource's etag."
-            )
+            return _error(412, "PreconditionFailed", "The etag in If-Match does not match the resource's etag.")
         parent_path = path.rsplit("/", 2)[0]
         info = sem.TYPES[sem.type_of(path)]
         if not info.tracked and not self.state.get(parent_path) and sem.type_of(path).count("/") > 1:
@@ -321,9 +305,7 @@ class ArmEmulator:
             body = await request.json() if request.can_read_body else {}
             status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
             operation = self.state.start_operation(result=status, failed=bool(request.get("fail_lro")))
-            return web.Response(
-                status=202, headers=self._operation_headers(request, operation.id, "location")
-            )
+            return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
         if request.method == "GET":
             children = [self._render(child) for child in self.state.children(parent_path, last)]
             return web.json_response({"value": children, "nextLink": None})

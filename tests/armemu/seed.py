@@ -93,9 +93,7 @@ DEPENDENCIES: list[tuple[str, Json]] = [
 
 
 def seed_litware(state: State) -> None:
-    state.put(
-        LITWARE, {"location": LOCATION, "tags": {}, "properties": {"provisioningState": "Succeeded"}}, None
-    )
+    state.put(LITWARE, {"location": LOCATION, "tags": {}, "properties": {"provisioningState": "Succeeded"}}, None)
     for resource_id, body in DEPENDENCIES:
         parent = resource_id.rsplit("/", 2)[0] if sem.type_of(resource_id).count("/") > 1 else None
         stored = {"location": LOCATION, "tags": {}, **body, "etag": new_etag()}

@@ -59,9 +59,7 @@ TYPES: dict[str, TypeInfo] = {
     "microsoft.network/privatednszones/a": TypeInfo(lro=None, tracked=False),
     "microsoft.machinelearningservices/workspaces": TypeInfo(lro="location"),
     "microsoft.machinelearningservices/workspaces/outboundrules": TypeInfo(lro="location", tracked=False),
-    "microsoft.machinelearningservices/workspaces/privateendpointconnections": TypeInfo(
-        lro=None, tracked=False
-    ),
+    "microsoft.machinelearningservices/workspaces/privateendpointconnections": TypeInfo(lro=None, tracked=False),
     "microsoft.storage/storageaccounts": SYNC_TRACKED,
     "microsoft.storage/storageaccounts/privateendpointconnections": TypeInfo(lro=None, tracked=False),
     "microsoft.keyvault/vaults": SYNC_TRACKED,
@@ -91,9 +89,7 @@ REFERENCES = {  # property path -> the type the referenced id must have
         ("properties.natGateway.id", "natgateways"),
     ],
     "microsoft.network/privateendpoints": [("properties.subnet.id", "subnets")],
-    "microsoft.network/privatednszones/virtualnetworklinks": [
-        ("properties.virtualNetwork.id", "virtualnetworks")
-    ],
+    "microsoft.network/privatednszones/virtualnetworklinks": [("properties.virtualNetwork.id", "virtualnetworks")],
     "microsoft.network/virtualnetworks/virtualnetworkpeerings": [
         ("properties.remoteVirtualNetwork.id", "virtualnetworks")
     ],
@@ -124,9 +120,7 @@ def get_path(body: Json, path: str) -> Any:
 def _require(state: State, resource_id: str | None, expected_type: str, where: str) -> Resource:
     resource = state.get(resource_id) if resource_id else None
     if resource is None or not type_of(resource.id).endswith(expected_type):
-        raise ArmError(
-            400, "InvalidResourceReference", f"Resource {resource_id} referenced by {where} was not found."
-        )
+        raise ArmError(400, "InvalidResourceReference", f"Resource {resource_id} referenced by {where} was not found.")
     return resource
 
 
@@ -163,20 +157,14 @@ def _validate_subnet(state: State, resource_id: str, body: Json) -> None:
     try:
         network = ipaddress.ip_network(prefix, strict=True)
     except (TypeError, ValueError) as error:
-        raise ArmError(
-            400, "InvalidAddressPrefixFormat", f"Subnet address prefix {prefix!r} is invalid."
-        ) from error
+        raise ArmError(400, "InvalidAddressPrefixFormat", f"Subnet address prefix {prefix!r} is invalid.") from error
     vnet_id = resource_id.rsplit("/subnets/", 1)[0]
     vnet = state.get(vnet_id)
     if vnet is None:
         raise ArmError(404, "ResourceNotFound", f"The Resource '{vnet_id}' was not found.")
-    space = [
-        ipaddress.ip_network(p) for p in get_path(vnet.body, "properties.addressSpace.addressPrefixes") or []
-    ]
+    space = [ipaddress.ip_network(p) for p in get_path(vnet.body, "properties.addressSpace.addressPrefixes") or []]
     if space and not any(network.subnet_of(outer) for outer in space if outer.version == network.version):  # type: ignore[arg-type]
-        raise ArmError(
-            400, "NetcfgSubnetRangeOutsideVnet", f"Subnet {prefix} is not within the VNet address space."
-        )
+        raise ArmError(400, "NetcfgSubnetRangeOutsideVnet", f"Subnet {prefix} is not within the VNet address space.")
     for sibling in state.children(vnet_id, "subnets"):
         if sibling.key != resource_id.lower():
             other = ipaddress.ip_network(get_path(sibling.body, "properties.addressPrefix"))
@@ -188,16 +176,12 @@ def _validate_workspace(body: Json, existing: Resource | None) -> None:
     mode = get_path(body, "properties.managedNetwork.isolationMode")
     old = get_path(existing.body, "properties.managedNetwork.isolationMode") if existing else None
     if old in ("AllowInternetOutbound", "AllowOnlyApprovedOutbound") and mode == "Disabled":
-        raise ArmError(
-            400, "InvalidManagedNetworkTransition", "Managed network isolation cannot be disabled."
-        )
+        raise ArmError(400, "InvalidManagedNetworkTransition", "Managed network isolation cannot be disabled.")
     if existing:
         for name in ("storageAccount", "keyVault"):
             new, before = get_path(body, f"properties.{name}"), get_path(existing.body, f"properties.{name}")
             if new and before and new.lower() != before.lower():
-                raise ArmError(
-                    400, "CannotChangeDependency", f"properties.{name} cannot change after creation."
-                )
+                raise ArmError(400, "CannotChangeDependency", f"properties.{name} cannot change after creation.")
 
 
 def _validate_outbound_rule(state: State, resource_id: str, body: Json) -> None:
@@ -211,9 +195,7 @@ def _validate_outbound_rule(state: State, resource_id: str, body: Json) -> None:
             400, "ValidationError", f"Outbound rule type {kind!r} is not FQDN, PrivateEndpoint or ServiceTag."
         )
     if kind in ("FQDN", "ServiceTag") and mode != "AllowOnlyApprovedOutbound":
-        raise ArmError(
-            400, "ValidationError", f"{kind} outbound rules need isolation mode AllowOnlyApprovedOutbound."
-        )
+        raise ArmError(400, "ValidationError", f"{kind} outbound rules need isolation mode AllowOnlyApprovedOutbound.")
     if kind == "PrivateEndpoint":
         target = get_path(body, "properties.destination.serviceResourceId")
         if not state.get(target or ""):
@@ -233,9 +215,7 @@ def stored_body(state: State, resource_id: str, body: Json, existing: Resource |
     for readonly in ("provisioningState", "resourceGuid", "subnets", "ipConfigurations", "privateEndpoints"):
         properties.pop(readonly, None)
     if existing is not None:
-        kept = {
-            key: value for key, value in existing.body.get("properties", {}).items() if key in _SERVICE_OWNED
-        }
+        kept = {key: value for key, value in existing.body.get("properties", {}).items() if key in _SERVICE_OWNED}
         properties.update(kept)
         network_status = get_path(existing.body, "properties.managedNetwork.status")
         if network_status is not None:
@@ -358,10 +338,7 @@ def _rule_written(state: State, rule: Resource, previous: Resource | None) -> No
     properties = rule.body["properties"]
     properties.setdefault("category", "UserDefined")
     workspace = state.get(rule.parent or "")
-    active = (
-        workspace is not None
-        and get_path(workspace.body, "properties.managedNetwork.status.status") == "Active"
-    )
+    active = workspace is not None and get_path(workspace.body, "properties.managedNetwork.status.status") == "Active"
     properties["status"] = "Active" if active else "Inactive"
     if previous is not None:
         _remove_connection(state, previous)
@@ -422,14 +399,14 @@ def _register_dns(state: State, group: Resource) -> None:
                     "fqdn": f"{name}.{zone.id.rsplit('/', 1)[-1]}.",
                 }
             }
-            state.put(f"{zone.id}/A/{name}", {**record, "etag": new_etag()}, zone.id)
+            body = {**record, "etag": new_etag(), "_registeredBy": endpoint.key}
+            state.put(f"{zone.id}/A/{name}", body, zone.id)
 
 
 def provision(state: State, workspace: Resource, include_spark: bool) -> Json:
     status = {
         "status": "Active",
-        "sparkReady": include_spark
-        or bool(get_path(workspace.body, "properties.managedNetwork.status.sparkReady")),
+        "sparkReady": include_spark or bool(get_path(workspace.body, "properties.managedNetwork.status.sparkReady")),
     }
     workspace.body["properties"].setdefault("managedNetwork", {})["status"] = status
     for rule in state.children(workspace.id, "outboundRules"):
@@ -447,14 +424,10 @@ def check_delete(state: State, resource: Resource) -> None:
     }
     if kind in users:
         for subnet in _subnets_using(state, resource.id, users[kind]):
-            raise ArmError(
-                409, "InUseByResource", f"{resource.id} is in use by {subnet.id} and cannot be deleted."
-            )
+            raise ArmError(409, "InUseByResource", f"{resource.id} is in use by {subnet.id} and cannot be deleted.")
     if kind == "microsoft.network/virtualnetworks/subnets":
         for endpoint in _endpoints_in(state, resource.id):
-            raise ArmError(
-                409, "InUseSubnetCannotBeDeleted", f"Subnet {resource.id} is in use by {endpoint.id}."
-            )
+            raise ArmError(409, "InUseSubnetCannotBeDeleted", f"Subnet {resource.id} is in use by {endpoint.id}.")
     if kind == "microsoft.network/publicipaddresses":
         for gateway in state.find(lambda r: type_of(r.id) == "microsoft.network/natgateways"):
             if any(
@@ -464,14 +437,17 @@ def check_delete(state: State, resource: Resource) -> None:
                 raise ArmError(409, "PublicIPAddressInUse", f"{resource.id} is in use by {gateway.id}.")
     required_rule = get_path(resource.body, "properties.category") == "Required"
     if kind == "microsoft.machinelearningservices/workspaces/outboundrules" and required_rule:
-        raise ArmError(
-            400, "ValidationError", "Required outbound rules are managed by Azure and cannot be deleted."
-        )
+        raise ArmError(400, "ValidationError", "Required outbound rules are managed by Azure and cannot be deleted.")
 
 
 def after_delete(state: State, resource: Resource) -> None:
-    if type_of(resource.id) == "microsoft.machinelearningservices/workspaces/outboundrules":
+    kind = type_of(resource.id)
+    if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
         _remove_connection(state, resource)
+    if kind in ("microsoft.network/privateendpoints", "microsoft.network/privateendpoints/privatednszonegroups"):
+        endpoint = resource.key if kind.endswith("privateendpoints") else resource.parent
+        for record in state.find(lambda r: r.body.get("_registeredBy") == endpoint):
+            state.delete(record.id)  # the zone group's records go with it, as in Azure
 
 
 def _subnets_using(state: State, resource_id: str, prop: str) -> list[Resource]:
@@ -505,10 +481,7 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
     body = {"id": resource.id, "name": name, "type": arm_type, **body}
     properties = body.setdefault("properties", {})
     ip = properties.pop("_ip", None)
-    if (
-        kind != "microsoft.machinelearningservices/workspaces/outboundrules"
-        and "provisioningState" not in properties
-    ):
+    if kind != "microsoft.machinelearningservices/workspaces/outboundrules" and "provisioningState" not in properties:
         properties["provisioningState"] = provisioning
     for prop, child_type in info.inline.items():
         properties[prop] = [render(state, child) for child in state.children(resource.id, child_type)]
@@ -534,9 +507,7 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
         ]
     if kind == "microsoft.network/networksecuritygroups":
         properties["defaultSecurityRules"] = [_default_rule(resource.id, *rule) for rule in DEFAULT_RULES]
-        properties["subnets"] = [
-            {"id": s.id} for s in _subnets_using(state, resource.id, "networkSecurityGroup")
-        ]
+        properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "networkSecurityGroup")]
     if kind == "microsoft.network/routetables":
         properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "routeTable")]
     if kind == "microsoft.network/natgateways":
@@ -555,9 +526,7 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
     return body
 
 
-def _default_rule(
-    nsg_id: str, name: str, priority: int, direction: str, access: str, source: str, dest: str
-) -> Json:
+def _default_rule(nsg_id: str, name: str, priority: int, direction: str, access: str, source: str, dest: str) -> Json:
     return {
         "id": f"{nsg_id}/defaultSecurityRules/{name}",
         "name": name,
@@ -592,9 +561,7 @@ def _render_endpoint(state: State, body: Json, ip: str | None) -> None:
     properties = body["properties"]
     name = body["name"]
     group = body["id"].rsplit("/providers/", 1)[0]
-    properties["networkInterfaces"] = [
-        {"id": f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"}
-    ]
+    properties["networkInterfaces"] = [{"id": f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"}]
     fqdns = []
     for connection in properties.get("privateLinkServiceConnections") or []:
         connection.setdefault("properties", {})["privateLinkServiceConnectionState"] = {

@@ -140,14 +140,11 @@ class State:
 
     def snapshot(self) -> list[Json]:
         return [
-            {"id": r.id, "body": copy.deepcopy(r.body)}
-            for r in sorted(self.resources.values(), key=lambda r: r.key)
+            {"id": r.id, "body": copy.deepcopy(r.body)} for r in sorted(self.resources.values(), key=lambda r: r.key)
         ]
 
     # operations ------------------------------------------------------------------------------
-    def start_operation(
-        self, result: Json | None = None, status_code: int = 200, failed: bool = False
-    ) -> Operation:
+    def start_operation(self, result: Json | None = None, status_code: int = 200, failed: bool = False) -> Operation:
         operation = Operation(
             str(uuid.uuid4()), time.monotonic() + self.config.lro_seconds, result, failed, status_code
         )

@@ -75,9 +75,7 @@ def test_kopf_handler_reacts_to_an_object(
         deadline = time.monotonic() + 30
         seen = ""
         while time.monotonic() < deadline and not seen:
-            seen = kube.kubectl(
-                "get", "smlw", name, "-n", namespace, "-o", "jsonpath={.status.isolation}"
-            ).stdout
+            seen = kube.kubectl("get", "smlw", name, "-n", namespace, "-o", "jsonpath={.status.isolation}").stdout
             time.sleep(0.2)
     assert runner.exception is None
     assert seen == "EnabledFromSelectedIPs"

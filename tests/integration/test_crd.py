@@ -41,9 +41,7 @@ def test_invalid_manifest_is_refused_with_its_message(
 
 
 @pytest.mark.parametrize("case", TRANSITIONS, ids=lambda c: c.id)
-def test_changes_azure_does_not_allow_are_refused(
-    kube: ControlPlane, crd: None, namespace: str, case: Case
-) -> None:
+def test_changes_azure_does_not_allow_are_refused(kube: ControlPlane, crd: None, namespace: str, case: Case) -> None:
     original = example(case.base)
     original["metadata"]["name"] = case.manifest()["metadata"]["name"]
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(original))

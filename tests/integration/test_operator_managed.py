@@ -43,3 +43,110 @@ def test_internet_outbound_example_reaches_ready(operator: OperatorEnv) -> None:
     assert conditions["Stalled"] == "False" and conditions["Reconciling"] == "False"
     reasons = {event["reason"] for event in operator.events("litware-internet")}
     assert {"AzureCreate", "AzurePost", "AzureUpdate"} <= reasons
+
+
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-litware/providers"
+SEEDED = 11  # resource group + the rg-litware resources armemu.seed creates
+
+
+def created_ids(operator: OperatorEnv) -> set[str]:
+    from armemu.seed import DEPENDENCIES, LITWARE
+
+    seeded = {LITWARE.lower(), *(resource_id.lower() for resource_id, _ in DEPENDENCIES)}
+    return {r["id"].split("/providers/", 1)[-1] for r in operator.arm.resources() if r["id"].lower() not in seeded}
+
+
+def test_approved_outbound_example_creates_exactly_its_resources(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("02-managed-approved-outbound.yaml"))
+    body = operator.wait_ready("litware-approved")
+    ws = "Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
+    presets = [
+        f"{ws}/outboundRules/pythonpackag-{slug}"
+        for slug in (
+            "anaconda-com",
+            "any-anaconda-com",
+            "any-anaconda-org",
+            "pypi-org",
+            "any-pythonhosted-org",
+            "pytorch-org",
+            "any-pytorch-org",
+            "any-tensorflow-org",
+        )
+    ]
+    required = [
+        f"{ws}/outboundRules/{name}"
+        for name in (
+            "__SYS_PE_keyvault",
+            "__SYS_PE_storage_blob",
+            "__SYS_ST_AzureActiveDirectory",
+            "__SYS_ST_AzureMachineLearning",
+        )
+    ]
+    zones = ["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]
+    expected = {
+        ws,
+        *(f"{ws}/outboundRules/{name}" for name in ("huggingface", "storage-region", "monitor")),
+        *presets,
+        *required,
+        "Microsoft.Network/privateEndpoints/pe-mlw-litware-approved",
+        "Microsoft.Network/privateEndpoints/pe-mlw-litware-approved/privateDnsZoneGroups/default",
+        *(f"Microsoft.Network/privateDnsZones/{zone}" for zone in zones),
+        *(f"Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks/vnet-litware-clients-link" for zone in zones),
+        *(f"Microsoft.Network/privateDnsZones/{zone}/A/pe-mlw-litware-approved" for zone in zones),
+    }
+    assert created_ids(operator) == expected
+    status = body["status"]
+    assert status["privateEndpoint"]["ipAddress"] == "10.2.1.4"
+    assert status["isolation"] == "AllowOnlyApprovedOutbound"
+    workspace = operator.arm_resource(ws)
+    assert workspace is not None and workspace["properties"]["publicNetworkAccess"] == "Disabled"
+    assert workspace["properties"]["managedNetwork"]["firewallSku"] == "Standard"
+
+
+def test_selected_ips_example_sets_the_allowlist(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("06-selected-ips.yaml"))
+    operator.wait_ready("litware-selected-ips")
+    workspace = operator.arm_resource("workspaces/mlw-litware-ips")
+    assert workspace is not None
+    acls = workspace["properties"]["networkAcls"]
+    assert acls["defaultAction"] == "Deny"
+    assert sorted(rule["value"] for rule in acls["ipRules"]) == ["198.51.100.7", "203.0.113.0/24"]
+    assert created_ids(operator) == {"Microsoft.MachineLearningServices/workspaces/mlw-litware-ips"}
+
+
+def test_fully_private_example_and_retain_policy(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("05-fully-private.yaml"))
+    operator.wait_ready("litware-private")
+    before = created_ids(operator)
+    assert "Microsoft.Network/privateEndpoints/pe-mlw-litware-private" in before
+    operator.kube.kubectl("delete", "smlw", "litware-private", "-n", operator.namespace, "--timeout=60s")
+    assert created_ids(operator) == before, "deletionPolicy Retain must leave Azure untouched"
+
+
+def test_delete_policy_removes_only_what_the_operator_created(operator: OperatorEnv) -> None:
+    manifest = operator.manifest("02-managed-approved-outbound.yaml", deletionPolicy="Delete")
+    operator.apply(manifest)
+    operator.wait_ready("litware-approved")
+    operator.kube.kubectl("delete", "smlw", "litware-approved", "-n", operator.namespace, "--timeout=60s")
+    left = created_ids(operator)
+    # Private DNS zones are shared infrastructure: kept, like everything seeded before the operator.
+    assert left == {
+        "Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms",
+        "Microsoft.Network/privateDnsZones/privatelink.notebooks.azure.net",
+    }
+    assert operator.arm_resource("storageAccounts/stlitware") is not None
+
+
+def test_registry_that_is_not_premium_stalls_without_writes(operator: OperatorEnv) -> None:
+    registry = f"{SUB}/Microsoft.ContainerRegistry/registries/crlitware"
+    operator.az_rest("PATCH", registry, {"sku": {"name": "Basic"}}, api_version="2023-07-01")
+    operator.arm.clear_requests()
+    operator.apply(operator.manifest("02-managed-approved-outbound.yaml"))
+    stalled = operator.wait_for(
+        "Stalled", lambda: operator.condition("litware-approved", "Stalled").get("status") == "True"
+    )
+    assert stalled
+    condition = operator.condition("litware-approved", "Stalled")
+    assert condition["reason"] == "RegistryNotPremium"
+    assert "must be Premium" in condition["message"]
+    assert operator.writes() == [], [(w["method"], w["path"].rsplit("/providers/", 1)[-1]) for w in operator.writes()]

@@ -47,9 +47,7 @@ def test_authoritative_members_flag_extras_and_missing() -> None:
 
 
 def test_additive_members_keep_what_others_added() -> None:
-    rule = Members(
-        "properties.networkAcls.ipRules", ({"value": "9.9.9.9/32"},), key="value", authoritative=False
-    )
+    rule = Members("properties.networkAcls.ipRules", ({"value": "9.9.9.9/32"},), key="value", authoritative=False)
     assert rule.diff(LIVE) is not None
     assert rule.extras(LIVE) == ["1.2.3.4/32", "5.6.7.8/32"]
     body: dict[str, object] = {}

@@ -164,11 +164,7 @@ def _reference_rows(schema: dict[str, Any], prefix: str) -> list[str]:
         kind = child.get("type", "")
         if "enum" in child:
             kind = " \\| ".join(str(value) for value in child["enum"])
-        default = (
-            f" (default `{child['default']}`)"
-            if "default" in child and child["default"] not in ({}, [])
-            else ""
-        )
+        default = f" (default `{child['default']}`)" if "default" in child and child["default"] not in ({}, []) else ""
         flag = " **required**" if key in required else ""
         description = child.get("description", "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{path}` | {kind}{flag} | {description}{default} |")

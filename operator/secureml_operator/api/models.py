@@ -117,8 +117,7 @@ class Inbound(Model):
 
     public_network_access: Literal["Enabled", "EnabledFromSelectedIPs", "Disabled"] = Field(
         default="Disabled",
-        description="Enabled (anyone), EnabledFromSelectedIPs (allowedIpRanges only) or Disabled "
-        "(private only).",
+        description="Enabled (anyone), EnabledFromSelectedIPs (allowedIpRanges only) or Disabled (private only).",
     )
     allowed_ip_ranges: list[Cidr] = Field(
         default_factory=list, max_length=200, description="IP addresses or CIDR ranges allowed in."
@@ -145,9 +144,7 @@ class PrivateEndpointDestination(Model):
 class ServiceTagDestination(Model):
     """Outbound traffic to an Azure service tag."""
 
-    tag: str = Field(
-        pattern=r"^[A-Za-z][A-Za-z0-9.]{1,79}$", description="Service tag, e.g. Storage.BrazilSouth."
-    )
+    tag: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9.]{1,79}$", description="Service tag, e.g. Storage.BrazilSouth.")
     protocol: Literal["TCP", "UDP", "ICMP", "*"] = Field(default="TCP", description="Protocol.")
     port_ranges: str = Field(
         default="443", pattern=r"^(\*|[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*)$",
@@ -167,9 +164,7 @@ class OutboundRule(Model):
     ports: list[int] | None = Field(
         default=None, max_length=2, description="Ports for an FQDN rule; Azure allows only 80 and 443."
     )
-    private_endpoint: PrivateEndpointDestination | None = Field(
-        default=None, description="Private endpoint rule."
-    )
+    private_endpoint: PrivateEndpointDestination | None = Field(default=None, description="Private endpoint rule.")
     service_tag: ServiceTagDestination | None = Field(default=None, description="Service tag rule.")
 
 
@@ -182,9 +177,7 @@ class ManagedNetwork(Model):
     firewall_sku: Literal["Standard", "Basic"] | None = Field(
         default=None, description="Managed firewall SKU for FQDN rules (AllowOnlyApprovedOutbound only)."
     )
-    provision_now: bool = Field(
-        default=True, description="Provision the managed network now, not at first compute."
-    )
+    provision_now: bool = Field(default=True, description="Provision the managed network now, not at first compute.")
     spark_ready: bool = Field(default=False, description="Provision it for serverless Spark too.")
     rules_policy: Policy = Field(
         default="Authoritative",
@@ -199,9 +192,7 @@ class ManagedNetwork(Model):
 class VirtualNetwork(Model):
     """The VNet: created by name, or an existing one by id (then only our subnets are touched)."""
 
-    name: str | None = Field(
-        default=None, pattern=r"^[\w.-]{2,64}$", description="Name of the VNet to create."
-    )
+    name: str | None = Field(default=None, pattern=r"^[\w.-]{2,64}$", description="Name of the VNet to create.")
     existing_id: ArmId | None = Field(default=None, description="Resource id of an existing VNet.")
     address_space: list[Cidr] = Field(
         default_factory=list, max_length=8, description="Address space of a created VNet, e.g. [10.0.0.0/16]."
@@ -212,9 +203,7 @@ class Subnet(Model):
     """One subnet of the customer VNet."""
 
     address_prefix: Cidr = Field(description="IPv4 CIDR, e.g. 10.0.40.0/24.")
-    name: str | None = Field(
-        default=None, pattern=r"^[\w.-]{1,80}$", description="Subnet name (default: its role)."
-    )
+    name: str | None = Field(default=None, pattern=r"^[\w.-]{1,80}$", description="Subnet name (default: its role).")
     expected_addresses: int = Field(
         default=0, ge=0, le=65531, description="Addresses it must hold: compute nodes, or private endpoints."
     )
@@ -246,9 +235,7 @@ class NatGateway(Model):
 class Firewall(Model):
     """Egress through a hub firewall: a UDR 0.0.0.0/0 to its private IP."""
 
-    private_ip_address: str = Field(
-        max_length=15, description="The firewall's private IP, the routes' next hop."
-    )
+    private_ip_address: str = Field(max_length=15, description="The firewall's private IP, the routes' next hop.")
     hub_virtual_network_id: ArmId | None = Field(default=None, description="The hub VNet to peer with.")
     peering: bool = Field(default=True, description="Create the spoke-to-hub peering.")
 
@@ -274,9 +261,7 @@ class SecurityRule(Model):
     access: Literal["Allow", "Deny"] = Field(description="Allow or Deny.")
     protocol: Literal["Tcp", "Udp", "Icmp", "*"] = Field(default="Tcp", description="Protocol.")
     source_address_prefix: str = Field(default="*", max_length=100, description="Source CIDR or service tag.")
-    destination_address_prefix: str = Field(
-        default="*", max_length=100, description="Destination CIDR or tag."
-    )
+    destination_address_prefix: str = Field(default="*", max_length=100, description="Destination CIDR or tag.")
     destination_port_ranges: list[str] = Field(
         default_factory=lambda: ["*"], min_length=1, max_length=16, description="Destination ports."
     )
@@ -306,9 +291,7 @@ class NetworkSecurity(Model):
         default="Authoritative",
         description="Authoritative: NSG rules and routes not declared are removed; Additive: kept, reported.",
     )
-    extra_rules: list[SecurityRule] = Field(
-        default_factory=list, max_length=50, description="Extra NSG rules."
-    )
+    extra_rules: list[SecurityRule] = Field(default_factory=list, max_length=50, description="Extra NSG rules.")
 
 
 class Route(Model):
@@ -316,8 +299,8 @@ class Route(Model):
 
     name: str = Field(pattern=r"^[\w.-]{1,80}$", description="Route name.")
     address_prefix: str = Field(max_length=64, description="Destination CIDR or service tag.")
-    next_hop_type: Literal["VirtualAppliance", "Internet", "VnetLocal", "VirtualNetworkGateway", "None"] = (
-        Field(description="Next hop type.")
+    next_hop_type: Literal["VirtualAppliance", "Internet", "VnetLocal", "VirtualNetworkGateway", "None"] = Field(
+        description="Next hop type."
     )
     next_hop_ip_address: str | None = Field(default=None, max_length=15, description="For VirtualAppliance.")
 
@@ -327,9 +310,7 @@ class CustomerNetwork(Model):
 
     virtual_network: VirtualNetwork = Field(description="The VNet.")
     subnets: Subnets = Field(description="Subnets by role.")
-    compute_public_ip: bool = Field(
-        default=False, description="Give compute public IPs (false: no-public-IP compute)."
-    )
+    compute_public_ip: bool = Field(default=False, description="Give compute public IPs (false: no-public-IP compute).")
     private_endpoints_for_dependencies: bool = Field(
         default=True, description="Private endpoints for storage (blob, file), key vault and registry."
     )
@@ -347,27 +328,21 @@ class CustomerNetwork(Model):
     allowlist_egress_on: list[ArmId] = Field(
         default_factory=list, max_length=20, description="Resources whose IP rules get our egress IPs."
     )
-    network_security: NetworkSecurity = Field(
-        default_factory=NetworkSecurity, description="NSG rules and policy."
-    )
+    network_security: NetworkSecurity = Field(default_factory=NetworkSecurity, description="NSG rules and policy.")
     extra_routes: list[Route] = Field(default_factory=list, max_length=50, description="Extra routes.")
 
 
 class Outbound(Model):
     """Where compute may go: exactly one of managedNetwork or customerNetwork."""
 
-    managed_network: ManagedNetwork | None = Field(
-        default=None, description="The workspace's managed network."
-    )
+    managed_network: ManagedNetwork | None = Field(default=None, description="The workspace's managed network.")
     customer_network: CustomerNetwork | None = Field(default=None, description="Your own VNet.")
 
 
 class Drift(Model):
     """How drift in Azure is handled."""
 
-    mode: Literal["Enforce", "Detect"] = Field(
-        default="Enforce", description="Enforce corrects; Detect reports."
-    )
+    mode: Literal["Enforce", "Detect"] = Field(default="Enforce", description="Enforce corrects; Detect reports.")
     interval: str = Field(
         default="60s",
         pattern=DURATION,
@@ -382,9 +357,7 @@ class Spec(Model):
     azure: Azure = Field(description="Subscription, resource group, region, credentials.")
     workspace: Workspace = Field(description="The workspace and its dependencies.")
     inbound: Inbound = Field(description="Who may reach the workspace.")
-    outbound: Outbound = Field(
-        description="Where compute may go: exactly one of managedNetwork or customerNetwork."
-    )
+    outbound: Outbound = Field(description="Where compute may go: exactly one of managedNetwork or customerNetwork.")
     drift: Drift = Field(default_factory=Drift, description="Drift detection and correction.")
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete",
@@ -426,9 +399,7 @@ class DriftItem(BaseModel):
     field: str = Field(description="The owned field that differed.")
     expected: str = Field(description="Value the spec declares.")
     actual: str = Field(description="Value found in Azure.")
-    action: str = Field(
-        description="Corrected, Detected, Reported (Additive) or Skipped (conflicting writer)."
-    )
+    action: str = Field(description="Corrected, Detected, Reported (Additive) or Skipped (conflicting writer).")
     time: str = Field(description="When it was found.")
 
 
@@ -436,9 +407,7 @@ class DriftStatus(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
     last_check_time: str | None = Field(default=None, description="Last drift sweep.")
     corrections_total: int = Field(default=0, description="Differences corrected so far.")
-    items: list[DriftItem] = Field(
-        default_factory=list, description="Latest differences, newest first (max 20)."
-    )
+    items: list[DriftItem] = Field(default_factory=list, description="Latest differences, newest first (max 20).")
 
 
 class OwnedResource(BaseModel):
@@ -452,21 +421,15 @@ class Status(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
     observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Reconciling, Stalled and more."
-    )
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and more.")
     isolation: str | None = Field(default=None, description="Managed isolation mode, or CustomerVNet.")
     workspace: WorkspaceStatus | None = Field(default=None, description="The workspace in Azure.")
-    private_endpoint: PrivateEndpointStatus | None = Field(
-        default=None, description="The workspace endpoint."
-    )
+    private_endpoint: PrivateEndpointStatus | None = Field(default=None, description="The workspace endpoint.")
     egress_ips: list[str] = Field(
         default_factory=list, alias="egressIPs", description="Public IPs compute traffic leaves from."
     )
     drift: DriftStatus | None = Field(default=None, description="The drift report.")
-    resources: list[OwnedResource] = Field(
-        default_factory=list, description="What the operator owns in Azure."
-    )
+    resources: list[OwnedResource] = Field(default_factory=list, description="What the operator owns in Azure.")
     pending_private_endpoints: list[str] = Field(
         default_factory=list, description="Private endpoint connections still waiting for approval."
     )

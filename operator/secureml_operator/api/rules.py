@@ -76,9 +76,7 @@ def _subnets_inside(network: Any) -> bool:
     if not space:
         return True
     return all(
-        any(contains(outer, prefix) for outer in space)
-        for _, prefix in _named_subnets(network)
-        if is_cidr(prefix)
+        any(contains(outer, prefix) for outer in space) for _, prefix in _named_subnets(network) if is_cidr(prefix)
     )
 
 
@@ -105,13 +103,9 @@ def _inside_cel(role: str) -> str:
     )
 
 
-_DISJOINT_CEL = " && ".join(
-    _disjoint_cel(a, b) for i, a in enumerate(SUBNET_ROLES) for b in SUBNET_ROLES[i + 1 :]
-)
+_DISJOINT_CEL = " && ".join(_disjoint_cel(a, b) for i, a in enumerate(SUBNET_ROLES) for b in SUBNET_ROLES[i + 1 :])
 _INSIDE_CEL = (
-    "size(self.virtualNetwork.addressSpace) == 0 || ("
-    + " && ".join(_inside_cel(role) for role in SUBNET_ROLES)
-    + ")"
+    "size(self.virtualNetwork.addressSpace) == 0 || (" + " && ".join(_inside_cel(role) for role in SUBNET_ROLES) + ")"
 )
 
 RULES: tuple[Rule, ...] = (
@@ -126,15 +120,13 @@ RULES: tuple[Rule, ...] = (
         "outbound-no-switch",
         "Outbound",
         "has(self.managedNetwork) == has(oldSelf.managedNetwork)",
-        "a workspace cannot move between a managed network and a customer VNet: "
-        "create a new SecureMLWorkspace",
+        "a workspace cannot move between a managed network and a customer VNet: create a new SecureMLWorkspace",
         transition=True,
     ),
     Rule(
         "isolation-no-downgrade",
         "ManagedNetwork",
-        "oldSelf.isolationMode != 'AllowOnlyApprovedOutbound' || "
-        "self.isolationMode == 'AllowOnlyApprovedOutbound'",
+        "oldSelf.isolationMode != 'AllowOnlyApprovedOutbound' || self.isolationMode == 'AllowOnlyApprovedOutbound'",
         "Azure cannot relax isolationMode from AllowOnlyApprovedOutbound back to AllowInternetOutbound",
         transition=True,
     ),
@@ -217,8 +209,7 @@ RULES: tuple[Rule, ...] = (
         "Spec",
         "!has(self.inbound.privateEndpoint) || !has(self.inbound.privateEndpoint.subnetName) || "
         "has(self.outbound.customerNetwork)",
-        "privateEndpoint.subnetName names a subnet of outbound.customerNetwork: "
-        "use subnetId with a managed network",
+        "privateEndpoint.subnetName names a subnet of outbound.customerNetwork: use subnetId with a managed network",
         lambda s: (
             s.inbound.private_endpoint is None
             or s.inbound.private_endpoint.subnet_name is None
@@ -254,9 +245,7 @@ RULES: tuple[Rule, ...] = (
         "VirtualNetwork",
         "self.addressSpace.all(s, isCIDR(s) && cidr(s).ip().family() == 4)",
         "every addressSpace entry must be an IPv4 CIDR range, e.g. 10.0.0.0/16",
-        lambda v: all(
-            is_cidr(s) and ipaddress.ip_network(s, strict=False).version == 4 for s in v.address_space
-        ),
+        lambda v: all(is_cidr(s) and ipaddress.ip_network(s, strict=False).version == 4 for s in v.address_space),
     ),
     Rule(
         "subnet-prefix-cidr",

@@ -42,9 +42,7 @@ ROUTES: dict[str, SdkRoute] = {
     for key, route in {
         "Microsoft.Network/virtualNetworks": SdkRoute("network", "virtual_networks"),
         "Microsoft.Network/virtualNetworks/subnets": SdkRoute("network", "subnets"),
-        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": SdkRoute(
-            "network", "virtual_network_peerings"
-        ),
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": SdkRoute("network", "virtual_network_peerings"),
         "Microsoft.Network/networkSecurityGroups": SdkRoute("network", "network_security_groups"),
         "Microsoft.Network/networkSecurityGroups/securityRules": SdkRoute("network", "security_rules"),
         "Microsoft.Network/routeTables": SdkRoute("network", "route_tables"),
@@ -52,9 +50,7 @@ ROUTES: dict[str, SdkRoute] = {
         "Microsoft.Network/natGateways": SdkRoute("network", "nat_gateways"),
         "Microsoft.Network/publicIPAddresses": SdkRoute("network", "public_ip_addresses"),
         "Microsoft.Network/privateEndpoints": SdkRoute("network", "private_endpoints"),
-        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": SdkRoute(
-            "network", "private_dns_zone_groups"
-        ),
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": SdkRoute("network", "private_dns_zone_groups"),
         "Microsoft.Network/serviceEndpointPolicies": SdkRoute("network", "service_endpoint_policies"),
         "Microsoft.Network/serviceEndpointPolicies/serviceEndpointPolicyDefinitions": SdkRoute(
             "network", "service_endpoint_policy_definitions"
@@ -66,9 +62,7 @@ ROUTES: dict[str, SdkRoute] = {
             "dns", "record_sets", long_running=False, type_is_argument=True
         ),
         "Microsoft.MachineLearningServices/workspaces": SdkRoute("ml", "workspaces"),
-        "Microsoft.MachineLearningServices/workspaces/outboundRules": SdkRoute(
-            "ml", "managed_network_settings_rule"
-        ),
+        "Microsoft.MachineLearningServices/workspaces/outboundRules": SdkRoute("ml", "managed_network_settings_rule"),
     }.items()
 }
 

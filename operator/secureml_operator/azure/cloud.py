@@ -40,13 +40,10 @@ class CloudSettings:
         ca_bundle = values.get("SMLW_CA_BUNDLE") or None
         if endpoint:
             authority = values.get("AZURE_AUTHORITY_HOST", endpoint)
-            return cls(
-                name if name not in KNOWN_CLOUDS else "Custom", endpoint.rstrip("/"), authority, ca_bundle
-            )
+            return cls(name if name not in KNOWN_CLOUDS else "Custom", endpoint.rstrip("/"), authority, ca_bundle)
         if name not in KNOWN_CLOUDS:
             raise ValueError(
-                f"AZURE_CLOUD={name!r} is not one of {sorted(KNOWN_CLOUDS)};"
-                " set SMLW_ARM_ENDPOINT for another cloud"
+                f"AZURE_CLOUD={name!r} is not one of {sorted(KNOWN_CLOUDS)}; set SMLW_ARM_ENDPOINT for another cloud"
             )
         arm, authority = KNOWN_CLOUDS[name]
         return cls(name, arm, values.get("AZURE_AUTHORITY_HOST", authority), ca_bundle)

@@ -47,6 +47,4 @@ def build_credential(cloud: CloudSettings, principal: ServicePrincipal | None) -
         options["disable_instance_discovery"] = True  # a custom authority is not in Entra's instance list
     if principal is None:
         return DefaultAzureCredential(**options)
-    return ClientSecretCredential(
-        principal.tenant_id, principal.client_id, principal.client_secret, **options
-    )
+    return ClientSecretCredential(principal.tenant_id, principal.client_id, principal.client_secret, **options)

@@ -104,17 +104,13 @@ def outbound_service_tags(location: str) -> list[tuple[str, str, tuple[str, ...]
 
 def required_nsg_rules(location: str, compute_public_ip: bool, through_firewall: bool) -> list[RuleSpec]:
     rules = [
-        RuleSpec(
-            "AllowVnetOutbound", "Outbound", "Allow", PRIORITY_VNET_OUTBOUND, "*", "VirtualNetwork", ("*",)
-        ),
+        RuleSpec("AllowVnetOutbound", "Outbound", "Allow", PRIORITY_VNET_OUTBOUND, "*", "VirtualNetwork", ("*",)),
         RuleSpec("DenyAllOutbound", "Outbound", "Deny", PRIORITY_DENY_OUTBOUND, "*", "*", ("*",), source="*"),
     ]
     if not through_firewall:
         for offset, (tag, protocol, ports) in enumerate(outbound_service_tags(location)):
             name = f"Allow{tag.replace('.', '')}{protocol.capitalize() if protocol == 'Udp' else ''}Outbound"
-            rules.append(
-                RuleSpec(name, "Outbound", "Allow", PRIORITY_FIRST_SERVICE_TAG + offset, protocol, tag, ports)
-            )
+            rules.append(RuleSpec(name, "Outbound", "Allow", PRIORITY_FIRST_SERVICE_TAG + offset, protocol, tag, ports))
     if compute_public_ip:
         region = service_tag_region(location)
         rules += [

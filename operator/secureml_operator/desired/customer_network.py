@@ -196,9 +196,7 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
             endpoints = tuple({"service": service} for service in network.service_endpoints)
             fields.append(Members("properties.serviceEndpoints", endpoints, key="service"))
             if policy_node is not None and role == "training":
-                fields.append(
-                    Members("properties.serviceEndpointPolicies", ({"id": str(policy_node.id)},), "id")
-                )
+                fields.append(Members("properties.serviceEndpointPolicies", ({"id": str(policy_node.id)},), "id"))
                 depends.append(policy_node.key)
         else:
             fields.append(Exact("properties.privateEndpointNetworkPolicies", "Disabled"))
@@ -206,9 +204,7 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
             depends.append(previous)  # one subnet write at a time per VNet
         body: Json = {"properties": {"addressPrefix": subnet.address_prefix}}
         node = graph.add(
-            Node(
-                id=subnet_id, create_body=body, fields=tuple(fields), depends_on=tuple(depends), tagged=False
-            )
+            Node(id=subnet_id, create_body=body, fields=tuple(fields), depends_on=tuple(depends), tagged=False)
         )
         previous = node.key
 

@@ -105,9 +105,7 @@ class Members:
         return None
 
     def _labels(self, items: Any) -> list[str]:
-        return sorted(
-            str(item.get(self.key) if self.key and isinstance(item, dict) else item) for item in items
-        )
+        return sorted(str(item.get(self.key) if self.key and isinstance(item, dict) else item) for item in items)
 
     def extras(self, live: Json) -> list[str]:
         """Members present in Azure that the spec does not declare (reported under Additive)."""

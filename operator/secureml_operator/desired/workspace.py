@@ -33,9 +33,7 @@ AZURE_MANAGED_RULE_CATEGORIES = frozenset({"required", "recommended", "dependenc
 
 
 def workspace_id(spec: SecureMLWorkspaceSpec) -> ArmId:
-    return resource_id(
-        spec.azure.subscription_id, spec.azure.resource_group, ML, "workspaces", spec.workspace.name
-    )
+    return resource_id(spec.azure.subscription_id, spec.azure.resource_group, ML, "workspaces", spec.workspace.name)
 
 
 def _inbound_fields(spec: SecureMLWorkspaceSpec) -> list[FieldRule]:
@@ -189,8 +187,7 @@ def ours_pending(target: Json, workspace_name: str) -> list[Json]:
     return [
         connection
         for connection in get_path(target, "properties.privateEndpointConnections") or []
-        if str(get_path(connection, "properties.privateLinkServiceConnectionState.status")).lower()
-        == "pending"
+        if str(get_path(connection, "properties.privateLinkServiceConnectionState.status")).lower() == "pending"
         and workspace_name.lower() in str(get_path(connection, "properties.privateEndpoint.id") or "").lower()
     ]
 
@@ -313,9 +310,7 @@ def add_private_endpoint(
         Node(
             id=pe_id.child("privateDnsZoneGroups", "default"),
             create_body={"properties": {"privateDnsZoneConfigs": list(zone_configs)}},
-            fields=(
-                Members("properties.privateDnsZoneConfigs", zone_configs, "properties.privateDnsZoneId"),
-            ),
+            fields=(Members("properties.privateDnsZoneConfigs", zone_configs, "properties.privateDnsZoneId"),),
             depends_on=(pe_id.key, *(zone_id.key for zone_id in zone_ids)),
             tagged=False,
         )

@@ -157,7 +157,10 @@ class Engine:
         for children in node.children:
             await self._converge_children(node, children, live, result)
         if node.action is not None and live is not None:
-            await self._run_steps(node, node.action.steps(live), result)
+            steps = node.action.steps(live)
+            await self._run_steps(node, steps, result)
+            if steps and self.enforcing:
+                live = await self.arm.get(node.id) or live  # what the action changed, for the status
         result.live = live
         result.state = get_path(live or {}, "properties.provisioningState")
 
@@ -203,9 +206,7 @@ class Engine:
                 rule.apply(body, live)
         if adopting:
             body["tags"] = {**(live.get("tags") or {}), **self.owner.tags(adopted=True)}
-        await self.on_write(
-            "Update", str(node.id), "; ".join(f"{d.field}: {d.actual} -> {d.expected}" for d in diffs)
-        )
+        await self.on_write("Update", str(node.id), "; ".join(f"{d.field}: {d.actual} -> {d.expected}" for d in diffs))
         if node.write == "patch":
             updated = await self.arm.patch(node.id, body)
         else:
@@ -227,9 +228,7 @@ class Engine:
         action = "Corrected" if self.enforcing else "Detected"
         return [Change(resource, diff.field, diff.expected, diff.actual, action) for diff in diffs]
 
-    async def _converge_children(
-        self, node: Node, children: ChildSet, live: Json | None, result: NodeResult
-    ) -> None:
+    async def _converge_children(self, node: Node, children: ChildSet, live: Json | None, result: NodeResult) -> None:
         existing = children.live_children(live or {})
         for child in children.children:
             child_id = node.id.child(children.child_type, child.name)
@@ -300,12 +299,8 @@ class Engine:
         if live is None:
             result.outcome = Outcome.DELETED
             return
-        if node.lifecycle is Lifecycle.OWNED and (
-            not node.tagged or self.owner.created(live.get("tags") or {})
-        ):
-            await self.on_write(
-                "Delete", str(node.id), "the custom resource is deleted (deletionPolicy Delete)"
-            )
+        if node.lifecycle is Lifecycle.OWNED and (not node.tagged or self.owner.created(live.get("tags") or {})):
+            await self.on_write("Delete", str(node.id), "the custom resource is deleted (deletionPolicy Delete)")
             await self.arm.delete(node.id)
             result.outcome = Outcome.DELETED
             return

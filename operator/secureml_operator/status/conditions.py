@@ -45,9 +45,7 @@ class Condition:
         }
 
 
-def merge_conditions(
-    existing: list[dict[str, Any]], updates: list[Condition], generation: int
-) -> list[dict[str, Any]]:
+def merge_conditions(existing: list[dict[str, Any]], updates: list[Condition], generation: int) -> list[dict[str, Any]]:
     """The existing list with `updates` applied by type; untouched types are kept as they are."""
     merged = [dict(condition) for condition in existing]
     by_type = {condition.get("type"): condition for condition in merged}
@@ -67,10 +65,12 @@ def merge_conditions(
 
 
 def conditions_patch(updates: list[Condition], generation: int) -> Callable[[kopf.RawBody], None]:
-    """A kopf `patch.fns` entry: merge `updates` into whatever conditions the body has now."""
+    """A kopf `patch.fns` entry: merge `updates` into whatever conditions the body has now, and set
+    observedGeneration in the same change, so no reader sees the new generation with old conditions."""
 
     def apply(body: kopf.RawBody) -> None:
         status = cast(dict[str, Any], body).setdefault("status", {})
         status["conditions"] = merge_conditions(status.get("conditions") or [], updates, generation)
+        status["observedGeneration"] = generation
 
     return apply

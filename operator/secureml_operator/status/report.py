@@ -27,9 +27,7 @@ class Failure:
 
 def first_failure(report: RunReport) -> Failure | None:
     """The failure to report: a permanent one wins, since retrying cannot clear it."""
-    classified = [
-        (result.id, classify(result.error)) for result in report.failures if result.error is not None
-    ]
+    classified = [(result.id, classify(result.error)) for result in report.failures if result.error is not None]
     if not classified:
         return None
     classified.sort(key=lambda item: item[1][0])  # permanent (False) first
@@ -40,9 +38,7 @@ def first_failure(report: RunReport) -> Failure | None:
 def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
     """What users need from Azure: workspace id and network status, private endpoint IP."""
     status: dict[str, Any] = {
-        "isolation": spec.outbound.managed_network.isolation_mode
-        if spec.outbound.managed_network
-        else "CustomerVNet"
+        "isolation": spec.outbound.managed_network.isolation_mode if spec.outbound.managed_network else "CustomerVNet"
     }
     workspace = report.live(workspace_id(spec))
     if workspace is not None:
@@ -101,9 +97,7 @@ def isolation_conditions(spec: SecureMLWorkspaceSpec, report: RunReport) -> list
         {
             "Disabled": "public access disabled: the workspace is reached through a private endpoint",
             "EnabledFromSelectedIPs": "public network access is limited to the allowed IP ranges",
-        }.get(
-            access, "public network access is enabled for every address (spec.inbound.publicNetworkAccess)"
-        ),
+        }.get(access, "public network access is enabled for every address (spec.inbound.publicNetworkAccess)"),
     )
     managed = spec.outbound.managed_network
     if managed is None:
@@ -121,9 +115,7 @@ def isolation_conditions(spec: SecureMLWorkspaceSpec, report: RunReport) -> list
     return [inbound, outbound]
 
 
-def pending_approvals(
-    spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport
-) -> list[str] | None:
+def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport) -> list[str] | None:
     """Connections our PrivateEndpoint rules created that are still Pending after this walk
     (None when the spec has no PrivateEndpoint rule)."""
     managed = spec.outbound.managed_network
@@ -148,9 +140,7 @@ def approval_condition(pending: list[str]) -> Condition:
             c.PRIVATE_ENDPOINTS_APPROVED, False, "ApprovalPending",
             f"waiting for approval on the target resources: {', '.join(pending)} (or set autoApprove)",
         )  # fmt: skip
-    return Condition(
-        c.PRIVATE_ENDPOINTS_APPROVED, True, "Approved", "every managed private endpoint is approved"
-    )
+    return Condition(c.PRIVATE_ENDPOINTS_APPROVED, True, "Approved", "every managed private endpoint is approved")
 
 
 def sync_condition(report: RunReport, detect: bool) -> Condition:
@@ -158,9 +148,7 @@ def sync_condition(report: RunReport, detect: bool) -> Condition:
     skipped = [change for change in report.changes if change.action == "Skipped"]
     reported = [change for change in report.changes if change.action == "Reported"]
     if skipped:
-        fields = ", ".join(
-            sorted({f"{change.resource.rsplit('/', 1)[-1]}:{change.field}" for change in skipped})
-        )
+        fields = ", ".join(sorted({f"{change.resource.rsplit('/', 1)[-1]}:{change.field}" for change in skipped}))
         return Condition(
             c.IN_SYNC,
             False,
