@@ -16,10 +16,19 @@ import prometheus_client
 
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweep_due
+from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweepable
 from secureml_operator.settings import OperatorSettings
 
 DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
+
+
+class _QuietTicks(logging.Filter):
+    """Drop kopf's per-tick success line for the drift timer: it fires every second per resource."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Timer 'drift_sweep' succeeded."
+
+
 FINALIZER = "secureml.io/finalizer"
 METRICS_PORT_ENV = "SMLW_METRICS_PORT"
 
@@ -39,7 +48,8 @@ async def configure(
     )
     settings.queueing.worker_limit = operator_settings.max_workers
     settings.posting.level = logging.INFO
-    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP exchange at INFO
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("kopf.objects").addFilter(_QuietTicks())  # the SDKs log every HTTP exchange at INFO
     settings.peering.name = "secureml-operator"
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
@@ -74,7 +84,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: 
     await memo.reconciler.reconcile(_target(body, patch, memo, retry))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=sweep_due)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=sweepable)
 async def drift_sweep(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     await memo.reconciler.sweep(_target(body, patch, memo, int(kwargs.get("retry", 0))))
 

@@ -118,15 +118,20 @@ async def preflight(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> None:
             )
 
 
-def sweep_due(body: kopf.Body, **_: Any) -> bool:
-    """Sweep only a resource whose current spec was reconciled, and only once its interval passed."""
+def sweepable(body: kopf.Body, **_: Any) -> bool:
+    """Drift sweeps run only on a resource whose current spec was reconciled and is not stalled."""
     status = body.get("status") or {}
     if status.get("observedGeneration") != body.metadata.get("generation"):
         return False
     conditions = {condition.get("type"): condition for condition in status.get("conditions") or []}
-    if conditions.get("Stalled", {}).get("status") == "True":
+    return bool(conditions.get("Stalled", {}).get("status") != "True")
+
+
+def sweep_due(body: kopf.Body) -> bool:
+    """Sweepable, and `spec.drift.interval` has passed since the last check."""
+    if not sweepable(body):
         return False
-    last = (status.get("drift") or {}).get("lastCheckTime")
+    last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
     if not last:
         return True
     interval = parse_duration((body.get("spec") or {}).get("drift", {}).get("interval") or "60s")
@@ -164,7 +169,7 @@ class Reconciler:
     async def sweep(self, target: Target) -> None:
         """The drift timer: the same walk (Detect mode only reports). Failures are published, never
         raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
-        if not sweep_due(target.body):  # the timer filter may have seen an older body
+        if not sweep_due(target.body):
             return
         with metrics.RECONCILE_SECONDS.labels("drift").time():
             try:

@@ -1,0 +1,109 @@
+"""Drift in Azure, changed out of band the way a person with `az rest` would: corrected within one
+interval in Enforce mode, reported and left alone in Detect mode; transient ARM faults lose nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from operatorharness import OperatorEnv, running_operator
+
+from armemu import Emulator
+from armemu.seed import PROVIDERS
+from kubeharness import ControlPlane
+
+pytestmark = pytest.mark.integration
+NAME = "litware-approved"
+WS = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
+INTERVAL = 10
+
+
+@pytest.fixture
+def operator(
+    kube: ControlPlane, arm_emulator: Emulator, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[OperatorEnv]:
+    with running_operator(kube, arm_emulator, namespace, monkeypatch) as env:
+        yield env
+
+
+def _drift(operator: OperatorEnv) -> dict[str, Any]:
+    return dict((operator.get(NAME).get("status") or {}).get("drift") or {})
+
+
+def _ready_with_interval(operator: OperatorEnv, mode: str = "Enforce") -> None:
+    drift = {"mode": mode, "interval": f"{INTERVAL}s"}
+    operator.apply(operator.manifest("02-managed-approved-outbound.yaml", drift=drift))
+    operator.wait_ready(NAME)
+
+
+def _next_sweep(operator: OperatorEnv) -> dict[str, Any]:
+    before = _drift(operator).get("lastCheckTime")
+    swept = operator.wait_for(
+        "a drift sweep", lambda: (d := _drift(operator)).get("lastCheckTime") != before and d, 3 * INTERVAL
+    )
+    return dict(swept)
+
+
+def _tamper(operator: OperatorEnv) -> None:
+    operator.az_rest("DELETE", f"{WS}/outboundRules/huggingface")
+    operator.az_rest("PUT", f"{WS}/outboundRules/exfil", {"properties": {"type": "FQDN", "destination": "example.com"}})
+    operator.az_rest("PATCH", WS, {"properties": {"publicNetworkAccess": "Enabled"}})
+
+
+def test_steady_state_sweep_makes_no_writes(operator: OperatorEnv) -> None:
+    _ready_with_interval(operator)
+    _next_sweep(operator)
+    operator.arm.clear_requests()
+    _next_sweep(operator)
+    requests = operator.arm.requests()
+    assert requests, "a sweep reads Azure"
+    assert [r for r in requests if r["method"] != "GET"] == []
+
+
+def test_out_of_band_changes_are_corrected_within_one_interval(operator: OperatorEnv) -> None:
+    _ready_with_interval(operator)
+    _next_sweep(operator)
+    _tamper(operator)
+    drift = operator.wait_for(
+        "three corrections", lambda: (d := _drift(operator)).get("correctionsTotal", 0) >= 3 and d, INTERVAL + 10
+    )
+    fields = {(item["resource"].rsplit("/", 1)[-1], item["field"], item["action"]) for item in drift["items"]}
+    assert ("huggingface", "resource", "Corrected") in fields
+    assert ("exfil", "resource", "Corrected") in fields
+    assert ("mlw-litware-approved", "properties.publicNetworkAccess", "Corrected") in fields
+    assert operator.arm_resource(f"{WS}/outboundRules/huggingface") is not None
+    assert operator.arm_resource(f"{WS}/outboundRules/exfil") is None
+    workspace = operator.arm_resource(WS)
+    assert workspace is not None and workspace["properties"]["publicNetworkAccess"] == "Disabled"
+    assert any(event["reason"] == "DriftDetected" for event in operator.events(NAME))
+    assert operator.condition(NAME, "Ready")["status"] == "True"
+
+
+def test_detect_mode_reports_and_leaves_azure_alone(operator: OperatorEnv) -> None:
+    _ready_with_interval(operator, mode="Detect")
+    _next_sweep(operator)
+    _tamper(operator)
+    in_sync = lambda: operator.condition(NAME, "InSync").get("status") == "False"  # noqa: E731
+    operator.wait_for("InSync False", in_sync, INTERVAL + 10)
+    condition = operator.condition(NAME, "InSync")
+    assert condition["reason"] == "DriftDetected"
+    assert _drift(operator).get("correctionsTotal") == 0
+    assert operator.arm_resource(f"{WS}/outboundRules/exfil") is not None
+    assert operator.arm_resource(f"{WS}/outboundRules/huggingface") is None
+    workspace = operator.arm_resource(WS)
+    assert workspace is not None and workspace["properties"]["publicNetworkAccess"] == "Enabled"
+
+
+def test_transient_faults_delay_ready_but_lose_nothing(operator: OperatorEnv) -> None:
+    # More 500s than the SDK's own retries absorb, so the operator's retry path runs too.
+    operator.arm.fault(method="PUT", path="/workspaces/mlw-litware-approved$", status=500, count=6)
+    operator.arm.fault(method="GET", path="/privateDnsZones/", status=429, count=3, retryAfter=1)
+    operator.apply(operator.manifest("02-managed-approved-outbound.yaml"))
+    operator.wait_ready(NAME, timeout=120)
+    statuses = [r["status"] for r in operator.arm.requests()]
+    assert statuses.count(500) == 6 and statuses.count(429) == 3
+    workspaces = [r for r in operator.arm.resources() if r["id"].lower().endswith("/workspaces/mlw-litware-approved")]
+    assert len(workspaces) == 1
+    rules = [r for r in operator.arm.resources() if "/outboundrules/" in r["id"].lower()]
+    assert len(rules) == 3 + 8 + 4  # declared + PythonPackages preset + Azure's required rules
