@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run clean
+.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run emulator demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ cluster-down: venv ## Stop the local control plane started by cluster-up
 
 run: venv ## Run the operator in the foreground against KUBECONFIG (cloud from AZURE_CLOUD / SMLW_ARM_ENDPOINT)
 	$(PY) -m secureml_operator --standalone --liveness http://127.0.0.1:8080/healthz
+
+emulator: venv ## Run the ARM emulator in the foreground (PORT=8443) and print the environment clients need
+	PYTHONPATH=tests $(PY) -m armemu --port $(PORT)
+
+demo: venv testbin ## Control plane + ARM emulator + operator: apply an example, drift Azure, watch it corrected
+	$(PY) hack/demo.py
 
 clean: ## Remove the venv and local state (the testbin cache stays)
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

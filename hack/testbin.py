@@ -27,9 +27,7 @@ from pathlib import Path
 
 KUBERNETES_VERSION = os.environ.get("KUBERNETES_VERSION", "v1.37.2")
 ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
-CACHE_ROOT = Path(
-    os.environ.get("SMLW_TESTBIN_DIR", Path.home() / ".cache" / "secureml-operator" / "testbin")
-)
+CACHE_ROOT = Path(os.environ.get("SMLW_TESTBIN_DIR", Path.home() / ".cache" / "secureml-operator" / "testbin"))
 
 
 def binary_dir() -> Path:

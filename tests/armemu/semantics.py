@@ -569,8 +569,23 @@ def _render_endpoint(state: State, body: Json, ip: str | None) -> None:
             "description": "Auto-Approved",
             "actionsRequired": "None",
         }
-        target = get_path(connection, "properties.privateLinkServiceId") or ""
+        target = state.get(get_path(connection, "properties.privateLinkServiceId") or "")
         for group in get_path(connection, "properties.groupIds") or []:
-            target_name = target.rsplit("/", 1)[-1]
-            fqdns.append(f"{target_name}.{group}.privatelink.example")
+            fqdns += _endpoint_fqdns(target, group)
     properties["customDnsConfigs"] = [{"fqdn": fqdn, "ipAddresses": [ip]} for fqdn in fqdns] if ip else []
+
+
+def _endpoint_fqdns(target: Resource | None, group: str) -> list[str]:
+    """The names Azure registers for a private endpoint to `target` (workspace: API and notebooks)."""
+    if target is None:
+        return []
+    name = target.id.rsplit("/", 1)[-1]
+    if group == "amlworkspace":
+        workspace_id = get_path(target.body, "properties.workspaceId")
+        location = target.body.get("location", "westus")
+        return [
+            f"{workspace_id}.workspace.{location}.api.azureml.ms",
+            f"ml-{name}-{location}-{workspace_id}.{location}.notebooks.azure.net",
+        ]
+    suffix = {"registry": "azurecr.io", "vault": "vault.azure.net"}.get(group, f"{group}.core.windows.net")
+    return [f"{name}.{suffix}"]
