@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from armemu import Emulator  # noqa: E402
 from armemu.seed import PROVIDERS, seed_litware  # noqa: E402
-
 from kubeharness import ControlPlane, free_port  # noqa: E402
 
 NAME, NAMESPACE = "litware-approved", "ml-platform"
