@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run emulator demo clean
+.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run emulator demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ emulator: venv ## Run the ARM emulator in the foreground (PORT=8443) and print t
 
 demo: venv testbin ## Control plane + ARM emulator + operator: apply an example, drift Azure, watch it corrected
 	$(PY) hack/demo.py
+
+bench: venv testbin ## Print ARM calls to Ready and per drift sweep for the managed-network examples
+	$(PY) bench/arm_calls.py
 
 clean: ## Remove the venv and local state (the testbin cache stays)
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -129,10 +129,12 @@ def test_delete_policy_removes_only_what_the_operator_created(operator: Operator
     operator.wait_ready("litware-approved")
     operator.kube.kubectl("delete", "smlw", "litware-approved", "-n", operator.namespace, "--timeout=60s")
     left = created_ids(operator)
-    # Private DNS zones are shared infrastructure: kept, like everything seeded before the operator.
+    # Private DNS zones and their VNet links are shared by every workspace with an endpoint in that
+    # VNet: kept, like everything seeded before the operator.
+    zones = ["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]
     assert left == {
-        "Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms",
-        "Microsoft.Network/privateDnsZones/privatelink.notebooks.azure.net",
+        *(f"Microsoft.Network/privateDnsZones/{zone}" for zone in zones),
+        *(f"Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks/vnet-litware-clients-link" for zone in zones),
     }
     assert operator.arm_resource("storageAccounts/stlitware") is not None
 

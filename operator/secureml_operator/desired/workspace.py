@@ -299,6 +299,7 @@ def add_private_endpoint(
                 id=zone_id.child("virtualNetworkLinks", f"{vnet.name}-link"),
                 create_body={"location": "global", "properties": {"registrationEnabled": False}},
                 fields=(Exact("properties.virtualNetwork.id", str(vnet)),),
+                lifecycle=Lifecycle.SHARED,  # every workspace with an endpoint in this VNet needs the same link
                 depends_on=(zone_id.key, *((vnet.key,) if vnet.key in graph.nodes else ())),
             )
         )

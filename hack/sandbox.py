@@ -1,0 +1,119 @@
+"""A local sandbox for `make demo` and `make bench`: a real control plane, the ARM emulator (seeded
+with what the examples reference) and the operator as a subprocess, all stopped by `stop()`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from armemu import Emulator  # noqa: E402
+from armemu.seed import PROVIDERS, seed_litware  # noqa: E402
+from kubeharness import ControlPlane, free_port  # noqa: E402
+
+NAMESPACE = "ml-platform"
+__all__ = ["NAMESPACE", "PROVIDERS", "REPO", "Sandbox"]
+
+
+class Sandbox:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.kube = ControlPlane(workdir / "cluster")
+        self.arm = Emulator(workdir / "emulator")
+        self.operator: subprocess.Popen[bytes] | None = None
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return self.kube.kubectl(*args, input=stdin).stdout
+
+    def status(self, name: str) -> dict[str, Any]:
+        body = json.loads(self.kubectl("get", "smlw", name, "-n", NAMESPACE, "-o", "json"))
+        return dict(body.get("status") or {})
+
+    def condition(self, name: str, kind: str) -> str | None:
+        return next((c["status"] for c in self.status(name).get("conditions") or [] if c["type"] == kind), None)
+
+    def apply_example(self, example: str, **spec: Any) -> str:
+        """Apply examples/<example> with the emulator's credentials; returns the resource name."""
+        manifest = yaml.safe_load((REPO / "examples" / example).read_text())
+        manifest["metadata"]["namespace"] = NAMESPACE
+        manifest["spec"]["azure"]["credentialRef"] = {"name": "azure-credentials"}
+        manifest["spec"].update(spec)
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+        return str(manifest["metadata"]["name"])
+
+    def wait(self, what: str, check: Any, timeout: float = 90) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise SystemExit(f"timed out waiting for {what}; operator log: {self.workdir / 'operator.log'}")
+
+    def az_rest(self, method: str, path: str, body: Any = None) -> None:
+        request = urllib.request.Request(
+            f"{self.arm.endpoint}{path}?api-version=2025-12-01",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": "Bearer a-colleague-in-the-portal", "Content-Type": "application/json"},
+        )
+        context = ssl.create_default_context(cafile=str(self.arm.ca_path))
+        urllib.request.urlopen(request, context=context, timeout=30).close()
+
+    def start(self) -> None:
+        self.kube.start()
+        seed_litware(self.arm.state)
+        self.arm.start()
+        self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        self.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
+        self.kubectl("create", "namespace", NAMESPACE)
+        env = self.arm.env
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "azure-credentials", "namespace": NAMESPACE},
+            "data": {
+                key: base64.b64encode(env[var].encode()).decode()
+                for key, var in (
+                    ("tenantId", "AZURE_TENANT_ID"),
+                    ("clientId", "AZURE_CLIENT_ID"),
+                    ("clientSecret", "AZURE_CLIENT_SECRET"),
+                )
+            },
+        }
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+        operator_env = {
+            **os.environ,
+            **env,
+            "KUBECONFIG": str(self.kube.kubeconfig),
+            "SMLW_POLLING_INTERVAL_SECONDS": "0.2",
+            "SMLW_RETRY_DELAY_SECONDS": "2",
+        }
+        with (self.workdir / "operator.log").open("wb") as log:
+            self.operator = subprocess.Popen(
+                [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", NAMESPACE,
+                 "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+                env=operator_env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the operator first (it may still be writing), then the emulator and the control plane."""
+        try:
+            if self.operator is not None and self.operator.poll() is None:
+                self.operator.terminate()
+                self.operator.wait(20)
+        finally:
+            self.arm.stop()
+            self.kube.stop()
