@@ -18,6 +18,7 @@ from armemu.semantics import ArmError
 from armemu.state import Json, Resource, State
 
 ADMIN = "/_emulator"
+FAIL_LRO = web.RequestKey("fail_lro", bool)  # a fault asked this request's operation to fail
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -81,7 +82,7 @@ class ArmEmulator:
                 if fault.latency_ms:
                     await asyncio.sleep(fault.latency_ms / 1000)
                 if fault.fail_lro:
-                    request["fail_lro"] = True
+                    request[FAIL_LRO] = True
                     break
                 if fault.status >= 400:
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
@@ -121,6 +122,8 @@ class ArmEmulator:
             return self.operation(parts[-1])
         if len(parts) == 4 and parts[2].lower() == "resourcegroups":
             return await self.resource_group(request, path)
+        if len(parts) == 7 and parts[4].lower() == "providers" and request.method == "GET":
+            return self.list_in_group(path)
         if len(parts) < 8 or parts[4].lower() != "providers":
             return _error(404, "InvalidResourceType", f"No route for {path}.")
         if not self.state.get(sem.resource_group_id(path)):
@@ -134,6 +137,13 @@ class ArmEmulator:
         if handler is None:
             return _error(405, "MethodNotAllowed", f"{request.method} is not allowed on {kind}.")
         return await handler(request, path)
+
+    def list_in_group(self, path: str) -> web.StreamResponse:
+        """GET .../providers/{namespace}/{type}: every resource of that type in the resource group."""
+        kind = sem.type_of(path + "/x")
+        prefix = path.lower() + "/"
+        found = [r for r in self.state.resources.values() if r.key.startswith(prefix) and sem.type_of(r.id) == kind]
+        return web.json_response({"value": [self._render(r) for r in sorted(found, key=lambda r: r.key)]})
 
     async def resource_group(self, request: web.Request, path: str) -> web.StreamResponse:
         if request.method == "PUT":
@@ -204,7 +214,7 @@ class ArmEmulator:
         resource = self.state.put(path, stored, parent)
         self._replace_inline_children(path, body, info)
         sem.after_put(self.state, resource, existing)
-        return self._lro_response(request, resource, 201 if existing is None else 200, info)
+        return self._lro_response(request, resource, info.created_status if existing is None else 200, info)
 
     def _replace_inline_children(self, path: str, body: Json, info: sem.TypeInfo) -> None:
         """A parent PUT with a child list replaces the children; an omitted list keeps them."""
@@ -245,7 +255,7 @@ class ArmEmulator:
         info = sem.TYPES[sem.type_of(path)]
         if info.lro is None:
             return web.Response(status=200)
-        operation = self.state.start_operation(status_code=200, failed=bool(request.get("fail_lro")))
+        operation = self.state.start_operation(status_code=200, failed=bool(request.get(FAIL_LRO)))
         return web.Response(status=202, headers=self._operation_headers(request, operation.id, info.lro))
 
     def _lro_response(
@@ -253,7 +263,7 @@ class ArmEmulator:
     ) -> web.StreamResponse:
         if info.lro is None:
             return web.json_response(self._render(resource), status=status)
-        operation = self.state.start_operation(failed=bool(request.get("fail_lro")))
+        operation = self.state.start_operation(failed=bool(request.get(FAIL_LRO)))
         resource.body["_pending"] = operation.id
         operation.result = None  # the Location poll renders the resource when it ends
         operation_headers = self._operation_headers(request, operation.id, info.lro)
@@ -304,7 +314,7 @@ class ArmEmulator:
         if request.method == "POST" and last.lower() == "provisionmanagednetwork":
             body = await request.json() if request.can_read_body else {}
             status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
-            operation = self.state.start_operation(result=status, failed=bool(request.get("fail_lro")))
+            operation = self.state.start_operation(result=status, failed=bool(request.get(FAIL_LRO)))
             return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
         if request.method == "GET":
             children = [self._render(child) for child in self.state.children(parent_path, last)]

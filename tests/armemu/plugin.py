@@ -8,6 +8,7 @@ import pytest
 
 from armemu.emulator import Emulator
 from armemu.seed import seed_litware
+from armemu.state import Config
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def arm_emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Em
 def arm_emulator(arm_emulator_server: Emulator) -> Emulator:
     """The emulator, empty but for the rg-litware resources the examples reference."""
     emulator = arm_emulator_server
+    emulator.state.config = Config()
     emulator.state.reset()
-    emulator.state.config.lro_seconds = 0
     seed_litware(emulator.state)
     return emulator

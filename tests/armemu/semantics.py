@@ -31,6 +31,12 @@ class TypeInfo:
     inline: dict[str, str] = field(default_factory=dict)  # property listing children -> child type
     inline_map: bool = False  # Azure ML lists outbound rules as {name: properties}
     tracked: bool = True  # has location and tags
+    defaults: dict[str, Any] = field(default_factory=dict)  # what ARM fills in on create
+
+    @property
+    def created_status(self) -> int:
+        """Network and DNS answer 201 Created; Machine Learning and the others answer 200."""
+        return 201 if self.lro == "async" else 200
 
 
 NETWORK_CHILD = TypeInfo(tracked=False)
@@ -41,13 +47,27 @@ TYPES: dict[str, TypeInfo] = {
     ),
     "microsoft.network/virtualnetworks/subnets": NETWORK_CHILD,
     "microsoft.network/virtualnetworks/virtualnetworkpeerings": NETWORK_CHILD,
-    "microsoft.network/networksecuritygroups": TypeInfo(inline={"securityRules": "securityRules"}),
+    "microsoft.network/networksecuritygroups": TypeInfo(
+        inline={"securityRules": "securityRules"}, defaults={"properties": {"flushConnection": False}}
+    ),
     "microsoft.network/networksecuritygroups/securityrules": NETWORK_CHILD,
-    "microsoft.network/routetables": TypeInfo(inline={"routes": "routes"}),
+    "microsoft.network/routetables": TypeInfo(
+        inline={"routes": "routes"}, defaults={"properties": {"disableBgpRoutePropagation": False}}
+    ),
     "microsoft.network/routetables/routes": NETWORK_CHILD,
-    "microsoft.network/natgateways": TypeInfo(),
-    "microsoft.network/publicipaddresses": TypeInfo(),
-    "microsoft.network/privateendpoints": TypeInfo(),
+    "microsoft.network/natgateways": TypeInfo(defaults={"properties": {"idleTimeoutInMinutes": 4}}),
+    "microsoft.network/publicipaddresses": TypeInfo(
+        defaults={
+            "sku": {"name": "Basic", "tier": "Regional"},
+            "properties": {
+                "publicIPAllocationMethod": "Dynamic",
+                "publicIPAddressVersion": "IPv4",
+                "idleTimeoutInMinutes": 4,
+            },
+        }
+    ),
+    "microsoft.network/privatelinkservices": TypeInfo(),
+    "microsoft.network/privateendpoints": TypeInfo(defaults={"properties": {"applicationSecurityGroups": []}}),
     "microsoft.network/privateendpoints/privatednszonegroups": NETWORK_CHILD,
     "microsoft.network/serviceendpointpolicies": TypeInfo(
         inline={"serviceEndpointPolicyDefinitions": "serviceEndpointPolicyDefinitions"}
@@ -205,15 +225,17 @@ def _validate_outbound_rule(state: State, resource_id: str, body: Json) -> None:
 def stored_body(state: State, resource_id: str, body: Json, existing: Resource | None) -> Json:
     """The body to store: inline children split off, ids, types and read-only fields filled in."""
     info = TYPES[type_of(resource_id)]
-    stored = copy.deepcopy(body)
+    stored = merge_patch(info.defaults, body) if existing is None else copy.deepcopy(body)
     properties = stored.setdefault("properties", {})
     for prop in info.inline:
         properties.pop(prop, None)  # children are stored as their own resources
     if type_of(resource_id) == ML_WORKSPACE:
         (properties.get("managedNetwork") or {}).pop("outboundRules", None)
         properties.pop("privateEndpointConnections", None)
-    for readonly in ("provisioningState", "resourceGuid", "subnets", "ipConfigurations", "privateEndpoints"):
+    for readonly in ("provisioningState", "resourceGuid", *READ_ONLY.get(type_of(resource_id), ())):
         properties.pop(readonly, None)
+    if type_of(resource_id).endswith("/privateendpointconnections"):
+        _complete_connection(resource_id, properties, existing)
     if existing is not None:
         kept = {key: value for key, value in existing.body.get("properties", {}).items() if key in _SERVICE_OWNED}
         properties.update(kept)
@@ -237,6 +259,26 @@ def stored_body(state: State, resource_id: str, body: Json, existing: Resource |
 
 
 _SERVICE_OWNED = {"_ip", "workspaceId", "discoveryUrl"}
+READ_ONLY = {  # properties the service computes: never taken from a request body
+    "microsoft.network/virtualnetworks/subnets": ("ipConfigurations", "privateEndpoints"),
+    "microsoft.network/networksecuritygroups": ("subnets", "defaultSecurityRules"),
+    "microsoft.network/routetables": ("subnets",),
+    "microsoft.network/natgateways": ("subnets",),
+    "microsoft.network/serviceendpointpolicies": ("subnets",),
+}
+
+
+def _complete_connection(resource_id: str, properties: Json, existing: Resource | None) -> None:
+    """A connection always names its private endpoint and says whether action is required."""
+    before = existing.body.get("properties", {}) if existing else {}
+    group = resource_id.split("/providers/")[0]
+    name = resource_id.rsplit("/", 1)[-1]
+    properties.setdefault(
+        "privateEndpoint",
+        before.get("privateEndpoint") or {"id": f"{group}/providers/Microsoft.Network/privateEndpoints/{name}"},
+    )
+    state = properties.setdefault("privateLinkServiceConnectionState", {})
+    state.setdefault("actionsRequired", "None")
 
 
 def merge_patch(target: Json, patch: Json) -> Json:
@@ -523,6 +565,37 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
     if kind == "microsoft.network/virtualnetworks/virtualnetworkpeerings":
         properties["peeringState"] = "Initiated"
         properties["peeringSyncLevel"] = "FullyInSync"
+        remote = state.get(get_path(properties, "remoteVirtualNetwork.id") or "")
+        space = get_path(remote.body, "properties.addressSpace") if remote else None
+        if space is not None:
+            properties["remoteAddressSpace"] = properties["remoteVirtualNetworkAddressSpace"] = space
+    if kind == "microsoft.network/serviceendpointpolicies":
+        properties["subnets"] = [
+            {"id": subnet.id}
+            for subnet in state.find(lambda r: type_of(r.id) == "microsoft.network/virtualnetworks/subnets")
+            if any(
+                (policy.get("id") or "").lower() == resource.key
+                for policy in get_path(subnet.body, "properties.serviceEndpointPolicies") or []
+            )
+        ]
+    if kind == "microsoft.network/privatednszones":
+        records = state.children(resource.id)
+        links = [r for r in records if type_of(r.id).endswith("virtualnetworklinks")]
+        registering = [link for link in links if get_path(link.body, "properties.registrationEnabled")]
+        properties.update(
+            numberOfRecordSets=len(records) - len(links) + 1,  # + the zone's SOA record
+            maxNumberOfRecordSets=25000,
+            numberOfVirtualNetworkLinks=len(links),
+            maxNumberOfVirtualNetworkLinks=1000,
+            numberOfVirtualNetworkLinksWithRegistration=len(registering),
+            maxNumberOfVirtualNetworkLinksWithRegistration=100,
+        )
+    if kind == "microsoft.network/privatednszones/a":
+        zone_name = (resource.parent or "").rsplit("/", 1)[-1]
+        properties.setdefault("fqdn", f"{name}.{zone_name}.")
+        properties.setdefault("isAutoRegistered", False)
+    if kind == "microsoft.network/privatednszones/virtualnetworklinks":
+        properties["virtualNetworkLinkState"] = "Completed"
     return body
 
 
