@@ -48,7 +48,7 @@ def run(sandbox: Sandbox) -> None:
     for number, (what, method, path, body) in enumerate(CHANGES, start=1):
         say(f"Someone {what} in Azure, behind the operator's back")
         before = corrections(sandbox, name)
-        sandbox.az_rest(method, path, body)
+        sandbox.arm.rest(method, path, body)
         changed = time.monotonic()
         sandbox.wait("the correction", lambda before=before: corrections(sandbox, name) > before, 3 * INTERVAL)
         latest = (sandbox.status(name).get("drift") or {}).get("items", [{}])[0]

@@ -6,11 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import ssl
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from armemu import Emulator  # noqa: E402
 from armemu.seed import PROVIDERS, seed_litware  # noqa: E402
-from kubeharness import ControlPlane, free_port  # noqa: E402
+from kubeharness import ControlPlane, free_port, wait_for  # noqa: E402
 
 NAMESPACE = "ml-platform"
 __all__ = ["NAMESPACE", "PROVIDERS", "REPO", "Sandbox"]
@@ -54,23 +51,10 @@ class Sandbox:
         return str(manifest["metadata"]["name"])
 
     def wait(self, what: str, check: Any, timeout: float = 90) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise SystemExit(f"timed out waiting for {what}; operator log: {self.workdir / 'operator.log'}")
-
-    def az_rest(self, method: str, path: str, body: Any = None) -> None:
-        request = urllib.request.Request(
-            f"{self.arm.endpoint}{path}?api-version=2025-12-01",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer a-colleague-in-the-portal", "Content-Type": "application/json"},
-        )
-        context = ssl.create_default_context(cafile=str(self.arm.ca_path))
-        urllib.request.urlopen(request, context=context, timeout=30).close()
+        try:
+            return wait_for(what, check, timeout, every=0.2)
+        except TimeoutError as error:
+            raise SystemExit(f"{error}; operator log: {self.workdir / 'operator.log'}") from None
 
     def start(self) -> None:
         self.kube.start()

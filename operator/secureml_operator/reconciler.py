@@ -153,14 +153,18 @@ class Reconciler:
 
         return Engine(arm, target.owner, mode, announce, frozenset(target.memo.frozen))
 
+    async def _prepare(self, target: Target) -> tuple[SecureMLWorkspaceSpec, ArmClient, DesiredGraph]:
+        """Everything before the first write: parse, authenticate, check what only Azure knows, plan."""
+        spec = parse_spec(target)
+        arm = await self._arm(target, spec)
+        await preflight(arm, spec)
+        return spec, arm, plan(spec)
+
     async def reconcile(self, target: Target) -> None:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""
         with metrics.RECONCILE_SECONDS.labels("reconcile").time():
             try:
-                spec = parse_spec(target)
-                arm = await self._arm(target, spec)
-                await preflight(arm, spec)
-                graph = plan(spec)
+                spec, arm, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 raise stall(target, failure) from failure
             report = await self._engine(target, arm, Mode.ENFORCE).converge(graph)
@@ -173,10 +177,7 @@ class Reconciler:
             return
         with metrics.RECONCILE_SECONDS.labels("drift").time():
             try:
-                spec = parse_spec(target)
-                arm = await self._arm(target, spec)
-                await preflight(arm, spec)
-                graph = plan(spec)
+                spec, arm, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 stall(target, failure)
                 return

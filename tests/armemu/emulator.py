@@ -101,17 +101,25 @@ class Emulator:
 
         asyncio.run(main())
 
-    # admin API, over HTTPS like any other client -------------------------------------------------
-    def admin(self, method: str, route: str, body: Any = None) -> Any:
+    def _send(self, method: str, url: str, body: Any, headers: dict[str, str]) -> Any:
         request = urllib.request.Request(
-            f"{self.endpoint}/_emulator{route}",
+            url,
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
         )
         context = ssl.create_default_context(cafile=str(self.ca_path))
         with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return json.loads(response.read() or b"null")
+
+    def rest(self, method: str, path: str, body: Any = None, api_version: str = "2025-12-01") -> Any:
+        """An ordinary ARM call, the way `az rest` or the portal changes Azure behind the operator."""
+        url = f"{self.endpoint}{path}?api-version={api_version}"
+        return self._send(method, url, body, {"Authorization": "Bearer someone-else"})
+
+    # admin API, over HTTPS like any other client -------------------------------------------------
+    def admin(self, method: str, route: str, body: Any = None) -> Any:
+        return self._send(method, f"{self.endpoint}/_emulator{route}", body, {})
 
     def resources(self) -> list[Json]:
         return list(self.admin("GET", "/resources"))

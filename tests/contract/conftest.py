@@ -22,16 +22,21 @@ def client_options(emulator: Emulator) -> dict[str, Any]:
     }
 
 
+def credential_args(emulator: Emulator) -> tuple[tuple[str, str, str], dict[str, Any]]:
+    """ClientSecretCredential arguments for the emulator's token endpoint (sync and aio alike)."""
+    env = emulator.env
+    principal = (env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"])
+    options = {
+        "authority": emulator.endpoint,
+        "disable_instance_discovery": True,
+        "connection_verify": str(emulator.ca_path),
+    }
+    return principal, options
+
+
 @pytest.fixture
 def credential(arm_emulator: Emulator) -> Iterator[ClientSecretCredential]:
-    env = arm_emulator.env
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        env["AZURE_CLIENT_SECRET"],
-        authority=arm_emulator.endpoint,
-        disable_instance_discovery=True,
-        connection_verify=str(arm_emulator.ca_path),
-    )
+    principal, options = credential_args(arm_emulator)
+    credential = ClientSecretCredential(*principal, **options)
     yield credential
     credential.close()

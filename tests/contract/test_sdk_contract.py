@@ -17,7 +17,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from armemu import Emulator
 from armemu.seed import PROVIDERS
-from contract.conftest import SUBSCRIPTION, client_options
+from contract.conftest import SUBSCRIPTION, client_options, credential_args
 
 RG = "rg-litware"
 VNET = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-c"
@@ -185,15 +185,8 @@ def test_throttling_answers_429_with_retry_after(arm_emulator: Emulator, credent
 
 
 def test_missing_token_and_bad_secret_are_refused(arm_emulator: Emulator) -> None:
-    env = arm_emulator.env
-    wrong = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        "wrong",
-        authority=arm_emulator.endpoint,
-        disable_instance_discovery=True,
-        connection_verify=str(arm_emulator.ca_path),
-    )
+    (tenant, client, _), options = credential_args(arm_emulator)
+    wrong = ClientSecretCredential(tenant, client, "wrong", **options)
     with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
         wrong.get_token(f"{arm_emulator.endpoint}/.default")
 
@@ -280,16 +273,9 @@ def test_injected_fault_and_failed_lro(arm_emulator: Emulator, network: NetworkM
 
 
 async def test_async_clients_poll_long_running_operations(arm_emulator: Emulator) -> None:
-    env = arm_emulator.env
+    principal, options = credential_args(arm_emulator)
     async with (
-        AsyncClientSecretCredential(
-            env["AZURE_TENANT_ID"],
-            env["AZURE_CLIENT_ID"],
-            env["AZURE_CLIENT_SECRET"],
-            authority=arm_emulator.endpoint,
-            disable_instance_discovery=True,
-            connection_verify=str(arm_emulator.ca_path),
-        ) as credential,
+        AsyncClientSecretCredential(*principal, **options) as credential,
         AsyncNetworkManagementClient(credential, SUBSCRIPTION, **client_options(arm_emulator)) as network,
     ):
         arm_emulator.configure(lro_seconds=1.5)

@@ -3,28 +3,17 @@ interval in Enforce mode, reported and left alone in Detect mode; transient ARM 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from operatorharness import OperatorEnv, running_operator
+from operatorharness import OperatorEnv
 
-from armemu import Emulator
 from armemu.seed import PROVIDERS
-from kubeharness import ControlPlane
 
 pytestmark = pytest.mark.integration
 NAME = "litware-approved"
 WS = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
 INTERVAL = 10
-
-
-@pytest.fixture
-def operator(
-    kube: ControlPlane, arm_emulator: Emulator, namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[OperatorEnv]:
-    with running_operator(kube, arm_emulator, namespace, monkeypatch) as env:
-        yield env
 
 
 def _drift(operator: OperatorEnv) -> dict[str, Any]:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from operatorharness import OperatorEnv, running_operator
-
-from armemu import Emulator
-from kubeharness import ControlPlane
+from operatorharness import OperatorEnv
 
 pytestmark = pytest.mark.integration
 WS = "/providers/Microsoft.MachineLearningServices/workspaces/"
-
-
-@pytest.fixture
-def operator(
-    kube: ControlPlane, arm_emulator: Emulator, namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[OperatorEnv]:
-    with running_operator(kube, arm_emulator, namespace, monkeypatch) as env:
-        yield env
 
 
 def test_internet_outbound_example_reaches_ready(operator: OperatorEnv) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import ssl
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +15,7 @@ from apicases import example
 from kopf.testing import KopfRunner
 
 from armemu import Emulator
-from kubeharness import ControlPlane
+from kubeharness import ControlPlane, wait_for
 from secureml_operator.api.crd import CRD_PATH
 
 Manifest = dict[str, Any]
@@ -50,13 +47,7 @@ class OperatorEnv:
         return next((c for c in conditions if c.get("type") == kind), {})
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_for(what, check, timeout)
 
     def wait_ready(self, name: str, timeout: float = 60) -> Manifest:
         def ready() -> Manifest | None:
@@ -68,7 +59,7 @@ class OperatorEnv:
 
         try:
             result: Manifest = self.wait_for(f"{name} Ready", ready, timeout)
-        except AssertionError as error:
+        except TimeoutError as error:
             raise AssertionError(f"{error}; status: {json.dumps(self.get(name).get('status'), indent=1)}") from None
         return result
 
@@ -94,17 +85,7 @@ class OperatorEnv:
         return [r for r in self.arm.requests() if r["method"] != "GET"]
 
     def az_rest(self, method: str, path: str, body: Any = None, api_version: str = "2025-12-01") -> Any:
-        """Change Azure out of band, the way `az rest` would: a plain ARM call with a bearer token."""
-        request = urllib.request.Request(
-            f"{self.arm.endpoint}{path}?api-version={api_version}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer someone-else", "Content-Type": "application/json"},
-        )
-        context = ssl.create_default_context(cafile=str(self.arm.ca_path))
-        with urllib.request.urlopen(request, context=context, timeout=30) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
+        return self.arm.rest(method, path, body, api_version)
 
 
 def _secret(arm: Emulator) -> str:

@@ -266,23 +266,6 @@ class SecurityRule(Model):
         default_factory=lambda: ["*"], min_length=1, max_length=16, description="Destination ports."
     )
 
-    def arm_properties(self) -> dict[str, object]:
-        ports: dict[str, object] = (
-            {"destinationPortRange": self.destination_port_ranges[0]}
-            if len(self.destination_port_ranges) == 1
-            else {"destinationPortRanges": sorted(self.destination_port_ranges)}
-        )
-        return {
-            "protocol": self.protocol,
-            "sourcePortRange": "*",
-            "sourceAddressPrefix": self.source_address_prefix,
-            "destinationAddressPrefix": self.destination_address_prefix,
-            "access": self.access,
-            "priority": self.priority,
-            "direction": self.direction,
-            **ports,
-        }
-
 
 class NetworkSecurity(Model):
     """NSG rules and route policy for the compute subnets."""

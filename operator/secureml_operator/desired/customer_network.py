@@ -24,7 +24,14 @@ def _nsg_rules(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
     through_firewall = network.egress.firewall is not None
     rules = aml.required_nsg_rules(spec.azure.location, network.compute_public_ip, through_firewall)
     children = [_child(rule.name, rule.properties()) for rule in rules]
-    children += [_child(extra.name, extra.arm_properties()) for extra in network.network_security.extra_rules]
+    extras = [
+        aml.RuleSpec(
+            extra.name, extra.direction, extra.access, extra.priority, extra.protocol,
+            extra.destination_address_prefix, tuple(extra.destination_port_ranges), extra.source_address_prefix,
+        )
+        for extra in network.network_security.extra_rules
+    ]  # fmt: skip
+    children += [_child(rule.name, rule.properties()) for rule in extras]
     return tuple(children)
 
 
