@@ -158,7 +158,8 @@ class Reconciler:
         spec = parse_spec(target)
         arm = await self._arm(target, spec)
         await preflight(arm, spec)
-        return spec, arm, plan(spec)
+        egress_ips = list((target.body.get("status") or {}).get("egressIPs") or [])
+        return spec, arm, plan(spec, egress_ips)
 
     async def reconcile(self, target: Target) -> None:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""

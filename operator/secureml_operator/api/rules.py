@@ -208,12 +208,13 @@ RULES: tuple[Rule, ...] = (
         "subnet-name-needs-customer-network",
         "Spec",
         "!has(self.inbound.privateEndpoint) || !has(self.inbound.privateEndpoint.subnetName) || "
-        "has(self.outbound.customerNetwork)",
-        "privateEndpoint.subnetName names a subnet of outbound.customerNetwork: use subnetId with a managed network",
+        "(has(self.outbound.customerNetwork) && has(self.outbound.customerNetwork.subnets.privateEndpoints))",
+        "privateEndpoint.subnetName names the privateEndpoints subnet of outbound.customerNetwork: declare that "
+        "subnet, or use subnetId",
         lambda s: (
             s.inbound.private_endpoint is None
             or s.inbound.private_endpoint.subnet_name is None
-            or s.outbound.customer_network is not None
+            or (s.outbound.customer_network is not None and s.outbound.customer_network.subnets.private_endpoints)
         ),
     ),
     Rule(

@@ -72,7 +72,8 @@ def _routes(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
     return tuple(routes)
 
 
-def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egress_ips: list[str]) -> None:
+def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egress_ips: list[str]) -> dict[str, ArmId]:
+    """The VNet side of the graph; returns the subnet ids by role (training, scoring, privateEndpoints)."""
     network = spec.outbound.customer_network
     assert network is not None
     sub, group, location, ws = (
@@ -265,6 +266,8 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
                 depends_on=(nat.key,) if nat is not None else (),
             )
         )
+
+    return subnet_ids
 
 
 def _allowlist_fields(target: ArmId, egress_ips: list[str]) -> list[FieldRule]:

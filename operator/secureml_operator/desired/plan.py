@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.desired.customer_network import add_customer_network
 from secureml_operator.desired.graph import DesiredGraph
 from secureml_operator.desired.workspace import (
     add_connection_approvals,
@@ -11,11 +12,16 @@ from secureml_operator.desired.workspace import (
 )
 
 
-def plan(spec: SecureMLWorkspaceSpec) -> DesiredGraph:
+def plan(spec: SecureMLWorkspaceSpec, egress_ips: list[str] | None = None) -> DesiredGraph:
+    """`egress_ips`: the egress addresses found by the last walk (for allowlistEgressOn targets)."""
     graph = DesiredGraph()
     add_workspace(graph, spec)
     add_connection_approvals(graph, spec)
+    subnets = {}
+    if spec.outbound.customer_network is not None:
+        subnets = add_customer_network(graph, spec, egress_ips or [])
     endpoint = spec.inbound.private_endpoint
-    if endpoint is not None and endpoint.subnet_id:
-        add_workspace_private_endpoint(graph, spec, endpoint.subnet_id)
+    if endpoint is not None:
+        subnet_id = endpoint.subnet_id or str(subnets[endpoint.subnet_name or "privateEndpoints"])
+        add_workspace_private_endpoint(graph, spec, subnet_id)
     return graph

@@ -243,16 +243,9 @@ def add_workspace_private_endpoint(graph: DesiredGraph, spec: SecureMLWorkspaceS
         return
     zones = WORKSPACE_DNS_ZONES if endpoint.private_dns_zones == "Managed" else ()
     workspace = workspace_id(spec)
-    add_private_endpoint(
-        graph,
-        spec,
-        f"pe-{spec.workspace.name}",
-        workspace,
-        WORKSPACE_GROUP_ID,
-        subnet_id,
-        zones,
-        (workspace.key,),
-    )
+    depends_on = (workspace.key, ArmId.parse(subnet_id).key)  # the subnet counts when we create it
+    name = f"pe-{spec.workspace.name}"
+    add_private_endpoint(graph, spec, name, workspace, WORKSPACE_GROUP_ID, subnet_id, zones, depends_on)
 
 
 def add_private_endpoint(

@@ -48,6 +48,13 @@ def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
             "managedNetworkStatus": network.get("status"),
             "sparkReady": network.get("sparkReady"),
         }
+    egress = [
+        str(get_path(result.live, "properties.ipAddress"))
+        for result in report.results.values()
+        if result.type.lower() == "microsoft.network/publicipaddresses" and result.live
+    ]
+    if spec.outbound.customer_network is not None:
+        status["egressIPs"] = sorted(ip for ip in egress if ip != "None")
     for result in report.results.values():
         if result.type.lower() == "microsoft.network/privateendpoints" and result.live:
             configs = get_path(result.live, "properties.customDnsConfigs") or []
@@ -101,7 +108,7 @@ def isolation_conditions(spec: SecureMLWorkspaceSpec, report: RunReport) -> list
     )
     managed = spec.outbound.managed_network
     if managed is None:
-        return [inbound]
+        return [inbound, _customer_outbound(spec)]
     workspace = report.live(workspace_id(spec)) or {}
     network_status = str(get_path(workspace, "properties.managedNetwork.status.status") or "Inactive")
     active = network_status.lower() == "active"
@@ -141,6 +148,19 @@ def approval_condition(pending: list[str]) -> Condition:
             f"waiting for approval on the target resources: {', '.join(pending)} (or set autoApprove)",
         )  # fmt: skip
     return Condition(c.PRIVATE_ENDPOINTS_APPROVED, True, "Approved", "every managed private endpoint is approved")
+
+
+def _customer_outbound(spec: SecureMLWorkspaceSpec) -> Condition:
+    network = spec.outbound.customer_network
+    assert network is not None
+    egress = network.egress
+    if egress.firewall is not None:
+        how = f"every route to 0.0.0.0/0 goes to the firewall at {egress.firewall.private_ip_address}"
+    elif egress.nat_gateway is not None:
+        how = "compute leaves through the NAT gateway's public IPs only"
+    else:
+        how = "compute reaches the internet through its own public IPs (egress none)"
+    return Condition(c.OUTBOUND_ISOLATED, egress.none is None, "CustomerVNet", f"customer VNet: {how}")
 
 
 def sync_condition(report: RunReport, detect: bool) -> Condition:
