@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
 from sandbox import NAMESPACE, REPO, Sandbox
 
+from armemu.seed import seed_litware
+
 EXAMPLES = [
     "01-managed-internet-outbound.yaml",
     "02-managed-approved-outbound.yaml",
@@ -34,7 +36,9 @@ def last_check(sandbox: Sandbox, name: str) -> str | None:
 
 
 def measure(sandbox: Sandbox, example: str) -> tuple[Counter[str], float, Counter[str]]:
-    sandbox.arm.clear_requests()
+    """Each example on a fresh Azure: only what the emulator seeds exists beforehand."""
+    sandbox.arm.reset()
+    seed_litware(sandbox.arm.state)
     started = time.monotonic()
     name = sandbox.apply_example(example, drift={"mode": "Enforce", "interval": f"{INTERVAL_SECONDS}s"})
     sandbox.wait(f"{name} Ready", lambda: sandbox.condition(name, "Ready") == "True")
