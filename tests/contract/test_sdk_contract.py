@@ -3,6 +3,10 @@ and delete (long-running operations polled for real), and ARM's error answers.""
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -287,3 +291,17 @@ async def test_async_clients_poll_long_running_operations(arm_emulator: Emulator
         await (await network.route_tables.begin_delete(RG, "rt-a")).result()
         with pytest.raises(ResourceNotFoundError):
             await network.route_tables.get(RG, "rt-a")
+
+
+def test_no_bearer_token_is_401_and_a_missing_group_is_resource_group_not_found(
+    arm_emulator: Emulator, network: NetworkManagementClient
+) -> None:
+    request = urllib.request.Request(f"{arm_emulator.endpoint}{VNET}?api-version=2026-03-01")
+    context = ssl.create_default_context(cafile=str(arm_emulator.ca_path))
+    with pytest.raises(urllib.error.HTTPError) as unauthenticated:
+        urllib.request.urlopen(request, context=context, timeout=10)
+    assert unauthenticated.value.code == 401
+    assert json.loads(unauthenticated.value.read())["error"]["code"] == "AuthenticationFailed"
+    with pytest.raises(ResourceNotFoundError) as missing:
+        network.route_tables.get("rg-nowhere", "rt")
+    assert missing.value.error.code == "ResourceGroupNotFound"
