@@ -19,7 +19,7 @@ from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.fields import ABSENT, FieldDiff, Json, get_path
 from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, ListPolicy, Node, Step
-from secureml_operator.engine.errors import PermanentFailure, classify
+from secureml_operator.engine.errors import PermanentFailure
 from secureml_operator.engine.ownership import Owner
 
 
@@ -316,4 +316,4 @@ class Engine:
 
 
 _UNUSABLE = (Outcome.FAILED, Outcome.BLOCKED)
-__all__ = ["Change", "Engine", "Mode", "NodeResult", "Outcome", "RunReport", "classify"]
+__all__ = ["Change", "Engine", "Mode", "NodeResult", "Outcome", "RunReport"]
