@@ -9,6 +9,7 @@ from gitops import (
     ARGOCD_CM,
     HEALTH_KEY,
     HEALTH_LUA,
+    REPO_ROOT,
     argo_health,
     condition,
     deleting,
@@ -111,3 +112,17 @@ def test_argocd_cm_embeds_health_lua_verbatim() -> None:
     assert config["kind"] == "ConfigMap" and config["metadata"]["name"] == "argocd-cm"
     assert config["data"][HEALTH_KEY] == HEALTH_LUA.read_text()
     assert argo_health(ready(), script=config["data"][HEALTH_KEY]).status == "Healthy"
+
+
+def test_application_and_flux_kustomization_sync_the_examples() -> None:
+    """The shipped GitOps manifests point at the examples folder that really holds SecureMLWorkspaces."""
+    application = yaml.safe_load((REPO_ROOT / "gitops" / "argocd" / "application.yaml").read_text())
+    documents = list(yaml.safe_load_all((REPO_ROOT / "gitops" / "flux" / "kustomization.yaml").read_text()))
+    flux = next(d for d in documents if d["kind"] == "Kustomization")
+    source = next(d for d in documents if d["kind"] == "GitRepository")
+    assert application["kind"] == "Application" and application["spec"]["source"]["path"] == "examples"
+    assert flux["spec"]["path"] == "./examples" and flux["spec"]["wait"] is True
+    assert flux["spec"]["sourceRef"] == {"kind": "GitRepository", "name": source["metadata"]["name"]}
+    assert application["spec"]["destination"]["namespace"] == flux["spec"]["targetNamespace"]
+    kinds = {yaml.safe_load(path.read_text())["kind"] for path in (REPO_ROOT / "examples").glob("*.yaml")}
+    assert kinds == {"SecureMLWorkspace"}
