@@ -16,13 +16,14 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
-from secureml_operator import metrics
+from secureml_operator import metrics, preflight
 from secureml_operator.api.duration import parse_duration
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.access import AzureAccess
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.graph import DesiredGraph
+from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.engine import Change, Engine, Mode, RunReport
 from secureml_operator.engine.errors import PermanentFailure
@@ -99,25 +100,6 @@ def stall(target: Target, failure: PermanentFailure) -> kopf.PermanentError:
     return kopf.PermanentError(failure.message)
 
 
-async def preflight(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> None:
-    """Checks only Azure can answer, before any write: a private registry must be Premium."""
-    registry_id = spec.workspace.container_registry_id
-    behind_private_endpoint = spec.outbound.managed_network is not None or bool(
-        spec.outbound.customer_network and spec.outbound.customer_network.private_endpoints_for_dependencies
-    )
-    if registry_id and behind_private_endpoint:
-        registry = await arm.get(ArmId.parse(registry_id))
-        if registry is None:
-            raise PermanentFailure("DependencyNotFound", f"container registry {registry_id} does not exist")
-        sku = str((registry.get("sku") or {}).get("name", ""))
-        if sku.lower() != "premium":
-            raise PermanentFailure(
-                "RegistryNotPremium",
-                f"container registry {registry_id} is {sku or 'of unknown SKU'}; a registry behind a "
-                "private endpoint must be Premium: upgrade it or reference a Premium registry",
-            )
-
-
 def sweepable(body: kopf.Body, **_: Any) -> bool:
     """Drift sweeps run only on a resource whose current spec was reconciled and is not stalled."""
     status = body.get("status") or {}
@@ -153,23 +135,22 @@ class Reconciler:
 
         return Engine(arm, target.owner, mode, announce, frozenset(target.memo.frozen))
 
-    async def _prepare(self, target: Target) -> tuple[SecureMLWorkspaceSpec, ArmClient, DesiredGraph]:
+    async def _prepare(self, target: Target) -> tuple[SecureMLWorkspaceSpec, ArmClient, Observed, DesiredGraph]:
         """Everything before the first write: parse, authenticate, check what only Azure knows, plan."""
         spec = parse_spec(target)
         arm = await self._arm(target, spec)
-        await preflight(arm, spec)
-        egress_ips = list((target.body.get("status") or {}).get("egressIPs") or [])
-        return spec, arm, plan(spec, egress_ips)
+        observed = await preflight.observe(arm, spec, target.body.get("status") or {})
+        return spec, arm, observed, plan(spec, observed)
 
     async def reconcile(self, target: Target) -> None:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""
         with metrics.RECONCILE_SECONDS.labels("reconcile").time():
             try:
-                spec, arm, graph = await self._prepare(target)
+                spec, arm, observed, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 raise stall(target, failure) from failure
             report = await self._engine(target, arm, Mode.ENFORCE).converge(graph)
-            self._publish(target, spec, graph, report, sweep=False)
+            self._publish(target, spec, observed, graph, report, sweep=False)
 
     async def sweep(self, target: Target) -> None:
         """The drift timer: the same walk (Detect mode only reports). Failures are published, never
@@ -178,14 +159,14 @@ class Reconciler:
             return
         with metrics.RECONCILE_SECONDS.labels("drift").time():
             try:
-                spec, arm, graph = await self._prepare(target)
+                spec, arm, observed, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 stall(target, failure)
                 return
             report = await self._engine(target, arm, Mode(spec.drift.mode)).converge(graph)
             target.memo.observe(target.generation, report)
             with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
-                self._publish(target, spec, graph, report, sweep=True)
+                self._publish(target, spec, observed, graph, report, sweep=True)
 
     async def delete(self, target: Target) -> None:
         """deletionPolicy Delete removes what we created (dependents first); Retain touches nothing."""
@@ -198,17 +179,26 @@ class Reconciler:
             kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
             return
         arm = await self._arm(target, spec)
-        report = await self._engine(target, arm, Mode.ENFORCE).teardown(plan(spec))
+        observed = Observed(allowlisted=preflight.allowlisted(target.body.get("status") or {}))
+        report = await self._engine(target, arm, Mode.ENFORCE).teardown(plan(spec, observed))
         failure = status_report.first_failure(report)
         if failure is not None:
             kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
             raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
 
     def _publish(
-        self, target: Target, spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport, sweep: bool
+        self,
+        target: Target,
+        spec: SecureMLWorkspaceSpec,
+        observed: Observed,
+        graph: DesiredGraph,
+        report: RunReport,
+        sweep: bool,
     ) -> None:
         status = target.patch.status
-        for key, value in status_report.facts(spec, report).items():
+        enforcing = not sweep or spec.drift.mode == "Enforce"
+        network = status_report.customer_network_facts(spec, report, observed, enforcing)
+        for key, value in {**status_report.facts(spec, report), **network}.items():
             status[key] = value
         status["resources"] = status_report.owned_resources(graph, report)
         drift_changes = report.changes if sweep else []

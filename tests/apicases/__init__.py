@@ -26,6 +26,10 @@ def example(name: str) -> Manifest:
 
 MANAGED = "02-managed-approved-outbound.yaml"
 CUSTOMER = "03-customer-vnet-nat.yaml"
+FIREWALL_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-litware/providers/"
+    "Microsoft.Network/azureFirewalls/fw-hub"
+)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,12 @@ CASES = [
         firewall={"privateIpAddress": "10.1.0.4"}), rule="egress-exactly-one"),
     Case("firewall-bad-ip", CUSTOMER, lambda m: _customer(m).update(
         egress={"firewall": {"privateIpAddress": "10.1.0.400"}}), rule="firewall-ip"),
+    Case("firewall-ip-and-id", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
+        "privateIpAddress": "10.1.0.4", "id": FIREWALL_ID}}), rule="firewall-named"),
+    Case("firewall-nameless", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {"peering": False}}),
+         rule="firewall-named"),
+    Case("firewall-not-a-firewall", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
+        "id": FIREWALL_ID.replace("azureFirewalls", "networkVirtualAppliances")}}), rule="firewall-id-type"),
     Case("drift-too-fast", MANAGED, lambda m: _spec(m)["drift"].update(interval="5s"), rule="drift-interval-minimum"),
     Case("bad-workspace-name", MANAGED, lambda m: _spec(m)["workspace"].update(name="x"), fragment="name"),
     Case("bad-isolation-mode", MANAGED, lambda m: _managed(m).update(isolationMode="Disabled"),

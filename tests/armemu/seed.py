@@ -72,6 +72,13 @@ DEPENDENCIES: list[tuple[str, Json]] = [
         {"properties": {"addressPrefix": "10.1.0.0/26"}},
     ),
     (
+        f"{PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub",
+        {
+            "sku": {"name": "Standard"},
+            "properties": {"publicIPAllocationMethod": "Static", "ipAddress": "203.0.113.40"},
+        },
+    ),
+    (
         f"{PROVIDERS}/Microsoft.Network/azureFirewalls/fw-hub",
         {
             "properties": {
@@ -80,6 +87,7 @@ DEPENDENCIES: list[tuple[str, Json]] = [
                         "name": "fw-ipconfig",
                         "properties": {
                             "privateIPAddress": "10.1.0.4",
+                            "publicIPAddress": {"id": f"{PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub"},
                             "subnet": {
                                 "id": f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub/subnets/AzureFirewallSubnet"
                             },

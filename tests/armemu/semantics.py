@@ -293,6 +293,11 @@ def merge_patch(target: Json, patch: Json) -> Json:
     return merged
 
 
+def _nic_id(endpoint_id: str) -> str:
+    group, name = endpoint_id.split("/providers/")[0], endpoint_id.rsplit("/", 1)[-1]
+    return f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"
+
+
 def _stable_uuid(seed: str) -> str:
     digest = hashlib.sha256(seed.lower().encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -557,8 +562,8 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
     if kind == "microsoft.network/virtualnetworks/subnets":
         endpoints = _endpoints_in(state, resource.id)
         properties["privateEndpoints"] = [{"id": pe.id} for pe in endpoints]
-        properties["ipConfigurations"] = [
-            {"id": f"{pe.id}.nic/ipConfigurations/privateEndpointIpConfig"} for pe in endpoints
+        properties["ipConfigurations"] = [  # each endpoint's NIC, as in _render_endpoint
+            {"id": f"{_nic_id(pe.id)}/ipConfigurations/privateEndpointIpConfig"} for pe in endpoints
         ]
     if kind == "microsoft.network/privateendpoints":
         _render_endpoint(state, body, ip)
@@ -632,9 +637,8 @@ def _endpoints_to(state: State, target_id: str) -> list[Resource]:
 
 def _render_endpoint(state: State, body: Json, ip: str | None) -> None:
     properties = body["properties"]
-    name = body["name"]
     group = body["id"].rsplit("/providers/", 1)[0]
-    properties["networkInterfaces"] = [{"id": f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"}]
+    properties["networkInterfaces"] = [{"id": _nic_id(body["id"])}]
     fqdns = []
     for connection in properties.get("privateLinkServiceConnections") or []:
         connection.setdefault("properties", {})["privateLinkServiceConnectionState"] = {

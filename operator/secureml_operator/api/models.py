@@ -235,7 +235,14 @@ class NatGateway(Model):
 class Firewall(Model):
     """Egress through a hub firewall: a UDR 0.0.0.0/0 to its private IP."""
 
-    private_ip_address: str = Field(max_length=15, description="The firewall's private IP, the routes' next hop.")
+    id: ArmId | None = Field(
+        default=None,
+        description="The Azure Firewall (Microsoft.Network/azureFirewalls): its private IP becomes the routes' "
+        "next hop and its public IPs the egress IPs.",
+    )
+    private_ip_address: str | None = Field(
+        default=None, max_length=15, description="The firewall's private IP, the routes' next hop (without id)."
+    )
     hub_virtual_network_id: ArmId | None = Field(default=None, description="The hub VNet to peer with.")
     peering: bool = Field(default=True, description="Create the spoke-to-hub peering.")
 
@@ -399,6 +406,30 @@ class OwnedResource(BaseModel):
     state: str = Field(description="provisioningState.")
 
 
+class SubnetStatus(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    role: str = Field(description="training, scoring or privateEndpoints.")
+    name: str = Field(description="Subnet name.")
+    address_prefix: str = Field(description="The subnet's CIDR.")
+    capacity: int = Field(description="Usable addresses (Azure reserves 5 per subnet).")
+    used: int = Field(description="Addresses in use: one per compute node and private endpoint.")
+    expected: int | None = Field(default=None, description="spec expectedAddresses, when given.")
+
+
+class DefaultRoute(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    next_hop_type: str = Field(description="Where 0.0.0.0/0 goes from the training subnet.")
+    next_hop_ip_address: str | None = Field(default=None, description="For VirtualAppliance: the firewall.")
+    source: str = Field(description="User (our route table) or Default (Azure's system route).")
+    nat_gateway: str | None = Field(default=None, description="The NAT gateway that carries Internet traffic.")
+
+
+class AllowlistEntry(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    target: str = Field(description="ARM id of an allowlistEgressOn target.")
+    ips: list[str] = Field(default_factory=list, description="The egress IPs the operator put in its IP rules.")
+
+
 class Status(BaseModel):
     """What the operator observed and did."""
 
@@ -410,6 +441,13 @@ class Status(BaseModel):
     private_endpoint: PrivateEndpointStatus | None = Field(default=None, description="The workspace endpoint.")
     egress_ips: list[str] = Field(
         default_factory=list, alias="egressIPs", description="Public IPs compute traffic leaves from."
+    )
+    subnets: list[SubnetStatus] = Field(default_factory=list, description="Customer VNet subnets and their capacity.")
+    default_route: DefaultRoute | None = Field(
+        default=None, description="The effective route for 0.0.0.0/0 from the training subnet."
+    )
+    allowlisted_egress: list[AllowlistEntry] = Field(
+        default_factory=list, description="Egress IPs on allowlistEgressOn targets (removed when they change)."
     )
     drift: DriftStatus | None = Field(default=None, description="The drift report.")
     resources: list[OwnedResource] = Field(default_factory=list, description="What the operator owns in Azure.")

@@ -8,6 +8,7 @@ with `old_self` set are transition rules: only the API server can check them (it
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -315,9 +316,23 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "firewall-ip",
         "Firewall",
-        "isIP(self.privateIpAddress) && ip(self.privateIpAddress).family() == 4",
+        "!has(self.privateIpAddress) || (isIP(self.privateIpAddress) && ip(self.privateIpAddress).family() == 4)",
         "egress.firewall.privateIpAddress must be the firewall's private IPv4 address, e.g. 10.1.0.4",
-        lambda f: is_cidr(f"{f.private_ip_address}/32"),
+        lambda f: f.private_ip_address is None or is_cidr(f"{f.private_ip_address}/32"),
+    ),
+    Rule(
+        "firewall-named",
+        "Firewall",
+        "has(self.id) != has(self.privateIpAddress)",
+        "set exactly one of egress.firewall.id (an Azure Firewall) or egress.firewall.privateIpAddress",
+        lambda f: (f.id is None) != (f.private_ip_address is None),
+    ),
+    Rule(
+        "firewall-id-type",
+        "Firewall",
+        "!has(self.id) || self.id.matches('(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$')",
+        "egress.firewall.id must be the id of a Microsoft.Network/azureFirewalls resource",
+        lambda f: f.id is None or bool(re.search(r"(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$", f.id)),
     ),
 )
 

@@ -7,15 +7,47 @@ parent, under the spec's rules policy. Names are deterministic, so repeated reco
 
 from __future__ import annotations
 
-from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.api.models import SecureMLWorkspaceSpec, Subnet
 from secureml_operator.azure.ids import ArmId, resource_id
 from secureml_operator.desired import azureml_network as aml
-from secureml_operator.desired.fields import Exact, FieldRule, Json, Members
-from secureml_operator.desired.graph import ChildSet, ChildSpec, DesiredGraph, Lifecycle, ListPolicy, Node
+from secureml_operator.desired.fields import Exact, FieldRule, Json, Members, get_path
+from secureml_operator.desired.graph import (
+    ChildSet,
+    ChildSpec,
+    DesiredGraph,
+    Lifecycle,
+    ListPolicy,
+    LiveLookup,
+    Node,
+    Resolver,
+)
+from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.workspace import add_private_endpoint
 
 NETWORK = "Microsoft.Network"
 SUBNET_NAMES = {"training": "training", "scoring": "scoring", "privateEndpoints": "private-endpoints"}
+
+
+def subnet_name(role: str, subnet: Subnet) -> str:
+    return subnet.name or SUBNET_NAMES[role]
+
+
+def virtual_network_id(spec: SecureMLWorkspaceSpec) -> ArmId:
+    network = spec.outbound.customer_network
+    assert network is not None
+    if network.virtual_network.existing_id:
+        return ArmId.parse(network.virtual_network.existing_id)
+    azure = spec.azure
+    return resource_id(
+        azure.subscription_id, azure.resource_group, NETWORK, "virtualNetworks", network.virtual_network.name or ""
+    )
+
+
+def subnet_ids_by_role(spec: SecureMLWorkspaceSpec) -> dict[str, ArmId]:
+    network = spec.outbound.customer_network
+    assert network is not None
+    vnet = virtual_network_id(spec)
+    return {role: vnet.child("subnets", subnet_name(role, subnet)) for role, subnet in network.subnets.roles()}
 
 
 def _nsg_rules(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
@@ -40,19 +72,18 @@ def _child(name: str, properties: dict[str, object]) -> ChildSpec:
     return ChildSpec(name, {"properties": dict(properties)}, fields)
 
 
-def _routes(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
+def _routes(spec: SecureMLWorkspaceSpec, firewall_ip: str | None) -> tuple[ChildSpec, ...]:
     network = spec.outbound.customer_network
     assert network is not None
     routes: list[ChildSpec] = []
-    firewall = network.egress.firewall
-    if firewall is not None:
+    if network.egress.firewall is not None:
         routes.append(
             _child(
                 "default-to-firewall",
                 {
                     "addressPrefix": "0.0.0.0/0",
                     "nextHopType": "VirtualAppliance",
-                    "nextHopIpAddress": firewall.private_ip_address,
+                    "nextHopIpAddress": firewall_ip,
                 },
             )
         )
@@ -72,7 +103,7 @@ def _routes(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
     return tuple(routes)
 
 
-def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egress_ips: list[str]) -> dict[str, ArmId]:
+def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, observed: Observed) -> dict[str, ArmId]:
     """The VNet side of the graph; returns the subnet ids by role (training, scoring, privateEndpoints)."""
     network = spec.outbound.customer_network
     assert network is not None
@@ -84,11 +115,10 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
     )
     policy = ListPolicy(network.network_security.rules_policy)
 
+    vnet_id = virtual_network_id(spec)
     if network.virtual_network.existing_id:
-        vnet_id = ArmId.parse(network.virtual_network.existing_id)
         graph.add(Node(id=vnet_id, create_body=None, lifecycle=Lifecycle.EXTERNAL))
     else:
-        vnet_id = resource_id(sub, group, NETWORK, "virtualNetworks", network.virtual_network.name or "")
         prefixes = list(network.virtual_network.address_space)
         graph.add(
             Node(
@@ -108,7 +138,7 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
             children=(ChildSet("securityRules", "properties.securityRules", _nsg_rules(spec), policy),),
         )
     )
-    routes = _routes(spec)
+    routes = _routes(spec, observed.firewall_private_ip)
     route_table = None
     if routes:
         route_table = graph.add(
@@ -119,9 +149,9 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
             )
         )
     nat = None
+    ip_ids: list[Node] = []
     if network.egress.nat_gateway is not None:
         nat_spec = network.egress.nat_gateway
-        ip_ids = []
         for index in range(nat_spec.public_ip_count):
             ip = graph.add(
                 Node(
@@ -184,11 +214,9 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
         )
 
     previous: str | None = None
-    subnet_ids: dict[str, ArmId] = {}
+    subnet_ids = subnet_ids_by_role(spec)
     for role, subnet in network.subnets.roles():
-        name = subnet.name or SUBNET_NAMES[role]
-        subnet_id = vnet_id.child("subnets", name)
-        subnet_ids[role] = subnet_id
+        subnet_id = subnet_ids[role]
         compute = role in ("training", "scoring")
         fields: list[FieldRule] = [Exact("properties.addressPrefix", subnet.address_prefix)]
         depends = [vnet_id.key]
@@ -255,25 +283,50 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, egres
                     str(pe_subnet), (aml.DEPENDENCY_PRIVATE_LINK[group_id],), depends_on=(previous or "",),
                 )  # fmt: skip
 
-    for target in network.allowlist_egress_on:
-        graph.add(
-            Node(
-                id=ArmId.parse(target),
-                create_body=None,
-                lifecycle=Lifecycle.EXTERNAL,
-                fields=tuple(_allowlist_fields(ArmId.parse(target), egress_ips)),
-                write="patch",
-                depends_on=(nat.key,) if nat is not None else (),
-            )
-        )
-
+    _add_allowlists(graph, network.allowlist_egress_on, tuple(ip.key for ip in ip_ids), observed)
     return subnet_ids
 
 
-def _allowlist_fields(target: ArmId, egress_ips: list[str]) -> list[FieldRule]:
-    """Our egress IPs in the target's IP rules, keeping everyone else's (Additive)."""
-    rules = tuple({"value": ip, "action": "Allow"} for ip in egress_ips)
+def _add_allowlists(graph: DesiredGraph, targets: list[str], egress_nodes: tuple[str, ...], observed: Observed) -> None:
+    """allowlistEgressOn: our egress IPs in each target's IP rules, everyone else's kept (Additive).
+
+    The NAT gateway's IPs are known only once its public IPs exist, so the rules are resolved during
+    the walk; IPs we added before and no longer use (or on targets no longer listed) are removed.
+    """
+    declared = {target.lower() for target in targets}
+    released = [target for target in observed.allowlisted if target.lower() not in declared]
+    for target in [*targets, *released]:
+        target_id = ArmId.parse(target)
+        keep = target.lower() in declared
+        graph.add(
+            Node(
+                id=target_id,
+                create_body=None,
+                lifecycle=Lifecycle.EXTERNAL,
+                write="patch",
+                depends_on=egress_nodes if keep else (),
+                resolve=_allowlist_resolver(target_id, egress_nodes, observed, keep),
+                must_exist=keep,
+            )
+        )
+
+
+def _allowlist_resolver(target: ArmId, egress_nodes: tuple[str, ...], observed: Observed, keep: bool) -> Resolver:
     path = {
         "microsoft.containerregistry": "properties.networkRuleSet.ipRules",
     }.get(target.namespace.lower(), "properties.networkAcls.ipRules")
-    return [Members(path, rules, key="value", authoritative=False)] if rules else []
+    before = observed.allowlisted_on(str(target))
+
+    def resolve(live: LiveLookup) -> tuple[FieldRule, ...]:
+        ips = egress_ips(live, egress_nodes, observed) if keep else ()
+        rules = tuple({"value": ip, "action": "Allow"} for ip in ips)
+        stale = tuple({"value": ip} for ip in before if ip not in ips)
+        return (Members(path, rules, key="value", authoritative=False, forbidden=stale),)
+
+    return resolve
+
+
+def egress_ips(live: LiveLookup, public_ip_nodes: tuple[str, ...], observed: Observed) -> tuple[str, ...]:
+    """The addresses compute traffic leaves from: our NAT gateway's public IPs, or the firewall's."""
+    addresses = [get_path(live(key) or {}, "properties.ipAddress") for key in public_ip_nodes]
+    return tuple(sorted({str(ip) for ip in addresses if ip} | set(observed.firewall_egress_ips)))

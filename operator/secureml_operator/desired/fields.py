@@ -90,6 +90,7 @@ class Members:
     members: tuple[Any, ...]
     key: str | None = None
     authoritative: bool = True
+    forbidden: tuple[Any, ...] = ()  # Additive: members we put there before and must take out again
 
     def _key(self, item: Any) -> Hashable:
         value = get_path(item, self.key) if self.key and isinstance(item, dict) else item
@@ -100,7 +101,8 @@ class Members:
         have = {self._key(item) for item in actual}
         want = {self._key(item) for item in self.members}
         missing, extra = want - have, have - want
-        if missing or (self.authoritative and extra):
+        stale = have & {self._key(item) for item in self.forbidden}
+        if missing or stale or (self.authoritative and extra):
             return FieldDiff(self.path, render(self._labels(self.members)), render(self._labels(actual)))
         return None
 
@@ -114,11 +116,13 @@ class Members:
         return self._labels([item for item in actual if self._key(item) not in want])
 
     def apply(self, body: Json, live: Json | None = None) -> None:
-        """Authoritative: exactly the members. Additive: the live list plus missing members."""
+        """Authoritative: exactly the members. Additive: the live list, less the forbidden members, plus
+        missing members."""
         if self.authoritative or live is None:
             set_path(body, self.path, list(self.members))
             return
-        current = list(get_path(live, self.path) or [])
+        forbidden = {self._key(item) for item in self.forbidden} - {self._key(item) for item in self.members}
+        current = [item for item in get_path(live, self.path) or [] if self._key(item) not in forbidden]
         have = {self._key(item) for item in current}
         current.extend(item for item in self.members if self._key(item) not in have)
         set_path(body, self.path, current)

@@ -58,6 +58,12 @@ class ChildSet:
         return {name: child for name, child in children.items() if not (self.ignore and self.ignore(child))}
 
 
+LiveLookup = Callable[[str], Json | None]
+Resolver = Callable[[LiveLookup], tuple[FieldRule, ...]]
+"""Extra owned fields computed during a walk from the live bodies of the nodes a node depends on
+(e.g. our NAT gateway's public IPs on an allowlist). In a teardown every lookup answers None."""
+
+
 @dataclass(frozen=True)
 class Node:
     """One ARM resource: how to create it, which fields it owns, what it waits for."""
@@ -71,6 +77,8 @@ class Node:
     children: tuple[ChildSet, ...] = ()
     tagged: bool = True  # child resources and some types carry no tags
     action: Action | None = None
+    resolve: Resolver | None = None  # fields that depend on other nodes' live bodies (see Resolver)
+    must_exist: bool = True  # False: an external resource we only clean up, fine when it is gone
 
     @property
     def key(self) -> str:

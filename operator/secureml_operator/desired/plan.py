@@ -5,6 +5,7 @@ from __future__ import annotations
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.desired.customer_network import add_customer_network
 from secureml_operator.desired.graph import DesiredGraph
+from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.workspace import (
     add_connection_approvals,
     add_workspace,
@@ -12,14 +13,14 @@ from secureml_operator.desired.workspace import (
 )
 
 
-def plan(spec: SecureMLWorkspaceSpec, egress_ips: list[str] | None = None) -> DesiredGraph:
-    """`egress_ips`: the egress addresses found by the last walk (for allowlistEgressOn targets)."""
+def plan(spec: SecureMLWorkspaceSpec, observed: Observed | None = None) -> DesiredGraph:
+    """`observed`: what preflight read from Azure and what the last walk allowlisted."""
     graph = DesiredGraph()
     add_workspace(graph, spec)
     add_connection_approvals(graph, spec)
     subnets = {}
     if spec.outbound.customer_network is not None:
-        subnets = add_customer_network(graph, spec, egress_ips or [])
+        subnets = add_customer_network(graph, spec, observed or Observed())
     endpoint = spec.inbound.private_endpoint
     if endpoint is not None:
         subnet_id = endpoint.subnet_id or str(subnets[endpoint.subnet_name or "privateEndpoints"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -128,6 +129,10 @@ class Engine:
                 return [dependent.key for dependent in graph.dependents(node.key)]
             return list(node.depends_on)
 
+        def live(key: str) -> Json | None:
+            found = report.results.get(key)
+            return None if reverse or found is None else found.live
+
         async def run(node: Node) -> None:
             result = report.results[node.key] = NodeResult(str(node.id), node.id.type)
             try:
@@ -137,6 +142,8 @@ class Engine:
                 if blockers:
                     result.outcome = Outcome.BLOCKED
                     return
+                if node.resolve is not None:
+                    node = dataclasses.replace(node, fields=node.fields + node.resolve(live))
                 await visit(node, result)
             except (HttpResponseError, PermanentFailure) as error:
                 result.outcome, result.error = Outcome.FAILED, error
@@ -149,18 +156,21 @@ class Engine:
     async def _converge_node(self, node: Node, result: NodeResult) -> None:
         live = await self.arm.get(node.id)
         if live is None:
+            if node.lifecycle is Lifecycle.EXTERNAL and not node.must_exist:
+                return
             if node.lifecycle is Lifecycle.EXTERNAL:
                 raise PermanentFailure("DependencyNotFound", f"{node.id} does not exist")
             live = await self._create(node, result)
         else:
             live = await self._update(node, live, result)
+        changes_before = len(result.changes)
         for children in node.children:
             await self._converge_children(node, children, live, result)
         if node.action is not None and live is not None:
-            steps = node.action.steps(live)
-            await self._run_steps(node, steps, result)
-            if steps and self.enforcing:
-                live = await self.arm.get(node.id) or live  # what the action changed, for the status
+            await self._run_steps(node, node.action.steps(live), result)
+        wrote = any(change.action == "Corrected" for change in result.changes[changes_before:])
+        if self.enforcing and live is not None and wrote:
+            live = await self.arm.get(node.id) or live  # what child writes and actions changed, for the status
         result.live = live
         result.state = get_path(live or {}, "properties.provisioningState")
 
@@ -304,7 +314,10 @@ class Engine:
             await self.arm.delete(node.id)
             result.outcome = Outcome.DELETED
             return
-        # Someone else's, shared, or adopted: remove only the children we declared.
+        # Someone else's, shared, or adopted: take back only what we put there: resolved fields (in a
+        # teardown they resolve to "none of ours", e.g. our allowlist entries) and declared children.
+        if node.lifecycle is Lifecycle.EXTERNAL and node.resolve is not None:
+            await self._update(node, live, result)
         for children in node.children:
             existing = {name.lower() for name in children.live_children(live)}
             for child in children.children:

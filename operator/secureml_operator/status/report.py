@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
-from secureml_operator.desired.fields import get_path
+from secureml_operator.azure.ids import ArmId
+from secureml_operator.desired import customer_network as cn
+from secureml_operator.desired.fields import Json, get_path
 from secureml_operator.desired.graph import DesiredGraph, Lifecycle
+from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.workspace import ours_pending, workspace_id
 from secureml_operator.engine.engine import Change, Outcome, RunReport
 from secureml_operator.engine.errors import classify
@@ -16,6 +20,8 @@ from secureml_operator.status import conditions as c
 from secureml_operator.status.conditions import Condition, now
 
 DRIFT_ITEMS_KEPT = 20
+PUBLIC_IP = "microsoft.network/publicipaddresses"
+PRIVATE_ENDPOINT = "microsoft.network/privateendpoints"
 
 
 @dataclass(frozen=True)
@@ -48,20 +54,90 @@ def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
             "managedNetworkStatus": network.get("status"),
             "sparkReady": network.get("sparkReady"),
         }
-    egress = [
-        str(get_path(result.live, "properties.ipAddress"))
-        for result in report.results.values()
-        if result.type.lower() == "microsoft.network/publicipaddresses" and result.live
-    ]
-    if spec.outbound.customer_network is not None:
-        status["egressIPs"] = sorted(ip for ip in egress if ip != "None")
     for result in report.results.values():
-        if result.type.lower() == "microsoft.network/privateendpoints" and result.live:
+        if result.type.lower() == PRIVATE_ENDPOINT and result.live:
             configs = get_path(result.live, "properties.customDnsConfigs") or []
             addresses = [ip for config in configs for ip in config.get("ipAddresses", [])]
             fqdns = [config["fqdn"] for config in configs if config.get("fqdn")]
             status["privateEndpoint"] = {"ipAddress": addresses[0] if addresses else None, "fqdns": fqdns}
     return status
+
+
+def customer_network_facts(
+    spec: SecureMLWorkspaceSpec, report: RunReport, observed: Observed, enforcing: bool
+) -> dict[str, Any]:
+    """egressIPs, subnet capacity, the effective default route and what we allowlisted where."""
+    network = spec.outbound.customer_network
+    if network is None:
+        return {}
+
+    def live(key: str) -> Json | None:
+        result = report.results.get(key)
+        return result.live if result else None
+
+    public_ips = tuple(key for key, result in report.results.items() if result.type.lower() == PUBLIC_IP)
+    ips = cn.egress_ips(live, public_ips, observed)
+    subnets = cn.subnet_ids_by_role(spec)
+    capacity = []
+    for role, subnet in network.subnets.roles():
+        body = live(subnets[role].key) or {}
+        capacity.append(
+            {
+                "role": role,
+                "name": subnets[role].name,
+                "addressPrefix": subnet.address_prefix,
+                "capacity": 2 ** (32 - ipaddress.ip_network(subnet.address_prefix, strict=False).prefixlen) - 5,
+                "used": len(_nics_in(subnets[role], body, report)),
+                "expected": subnet.expected_addresses,
+            }
+        )
+    return {
+        "egressIPs": list(ips),
+        "subnets": capacity,
+        "defaultRoute": _default_route(live(subnets["training"].key) or {}, live),
+        "allowlistedEgress": _allowlisted(network.allowlist_egress_on, ips, observed, report, enforcing),
+    }
+
+
+def _nics_in(subnet_id: ArmId, subnet: Json, report: RunReport) -> set[str]:
+    """One address per NIC (compute node or private endpoint): those the subnet listed when read,
+    and those of endpoints this walk created in it afterwards."""
+    configurations = get_path(subnet, "properties.ipConfigurations") or []
+    nics = {str(config.get("id", "")).lower().split("/ipconfigurations/")[0] for config in configurations}
+    for result in report.results.values():
+        body = result.live or {}
+        in_subnet = str(get_path(body, "properties.subnet.id") or "").lower() == str(subnet_id).lower()
+        if result.type.lower() == PRIVATE_ENDPOINT and in_subnet:
+            nics |= {str(nic.get("id", "")).lower() for nic in get_path(body, "properties.networkInterfaces") or []}
+    return nics
+
+
+def _default_route(training: Json, live: Callable[[str], Json | None]) -> dict[str, Any]:
+    """What 0.0.0.0/0 resolves to on the training subnet, from its route table and NAT gateway."""
+    nat = get_path(training, "properties.natGateway.id")
+    table_id = get_path(training, "properties.routeTable.id")
+    table = live(ArmId.parse(table_id).key) if table_id else None
+    routes = [route.get("properties") or {} for route in get_path(table or {}, "properties.routes") or []]
+    default = next((route for route in routes if route.get("addressPrefix") == "0.0.0.0/0"), None)
+    if default is not None:
+        hop = {"nextHopType": default.get("nextHopType"), "nextHopIpAddress": default.get("nextHopIpAddress")}
+        return {**hop, "source": "User"} | ({"natGateway": nat} if default.get("nextHopType") == "Internet" else {})
+    return {"nextHopType": "Internet", "source": "Default"} | ({"natGateway": nat} if nat else {})
+
+
+def _allowlisted(
+    targets: list[str], ips: tuple[str, ...], observed: Observed, report: RunReport, enforcing: bool
+) -> list[dict[str, Any]]:
+    """After a walk that wrote a target, it holds exactly our current IPs; otherwise what it held."""
+    declared = {target.lower() for target in targets}
+    entries = []
+    for target in [*targets, *(t for t in observed.allowlisted if t.lower() not in declared)]:
+        result = report.results.get(ArmId.parse(target).key)
+        converged = enforcing and result is not None and result.outcome not in (Outcome.FAILED, Outcome.BLOCKED)
+        now = (ips if target.lower() in declared else ()) if converged else observed.allowlisted_on(target)
+        if now:
+            entries.append({"target": target, "ips": list(now)})
+    return entries
 
 
 def owned_resources(graph: DesiredGraph, report: RunReport) -> list[dict[str, Any]]:
@@ -155,7 +231,8 @@ def _customer_outbound(spec: SecureMLWorkspaceSpec) -> Condition:
     assert network is not None
     egress = network.egress
     if egress.firewall is not None:
-        how = f"every route to 0.0.0.0/0 goes to the firewall at {egress.firewall.private_ip_address}"
+        firewall = egress.firewall.private_ip_address or egress.firewall.id
+        how = f"every route to 0.0.0.0/0 goes to the firewall {firewall}"
     elif egress.nat_gateway is not None:
         how = "compute leaves through the NAT gateway's public IPs only"
     else:

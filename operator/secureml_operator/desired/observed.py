@@ -1,0 +1,17 @@
+"""Facts plan() needs that the spec alone cannot give: read from Azure before the walk (preflight)
+or remembered in status from the last walk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Observed:
+    firewall_private_ip: str | None = None  # egress.firewall: given in the spec, or read from the firewall
+    firewall_egress_ips: tuple[str, ...] = ()  # the firewall's public IPs, when it is referenced by id
+    allowlisted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # target id -> IPs we added
+
+    def allowlisted_on(self, target: str) -> tuple[str, ...]:
+        return next((ips for key, ips in self.allowlisted.items() if key.lower() == target.lower()), ())
