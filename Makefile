@@ -59,7 +59,7 @@ emulator: venv ## Run the ARM emulator in the foreground (PORT=8443) and print t
 demo: venv testbin ## Control plane + ARM emulator + operator: apply an example, drift Azure, watch it corrected
 	$(PY) hack/demo.py
 
-bench: venv testbin ## Print ARM calls to Ready and per drift sweep for the managed-network examples
+bench: venv testbin ## Print ARM calls to Ready and per drift sweep for every example
 	$(PY) bench/arm_calls.py
 
 clean: ## Remove the venv and local state (the testbin cache stays)

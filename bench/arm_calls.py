@@ -21,6 +21,8 @@ from armemu.seed import seed_litware
 EXAMPLES = [
     "01-managed-internet-outbound.yaml",
     "02-managed-approved-outbound.yaml",
+    "03-customer-vnet-nat.yaml",
+    "04-customer-vnet-hub-firewall.yaml",
     "05-fully-private.yaml",
     "06-selected-ips.yaml",
 ]

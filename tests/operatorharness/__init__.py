@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,19 +102,27 @@ def _secret(arm: Emulator) -> str:
 
 @contextmanager
 def running_operator(
-    kube: ControlPlane, arm: Emulator, namespace: str, monkeypatch: pytest.MonkeyPatch
+    kube: ControlPlane,
+    arm: Emulator,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    kubeconfig: Path | None = None,
+    scope: Sequence[str] | None = None,
 ) -> Iterator[OperatorEnv]:
+    """`kubeconfig`: the operator's own credentials (e.g. a ServiceAccount token; set-up stays admin).
+    `scope`: kopf's namespace and peering flags, instead of `--standalone --namespace <namespace>`."""
     kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
     kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=_secret(arm))
     for key, value in {
         **arm.env,
-        "KUBECONFIG": str(kube.kubeconfig),
+        "KUBECONFIG": str(kubeconfig or kube.kubeconfig),
         "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
         "SMLW_RETRY_DELAY_SECONDS": "0.5",
     }.items():
         monkeypatch.setenv(key, value)
-    args = ["run", "--standalone", "--namespace", namespace, "-m", "secureml_operator.handlers"]
+    flags = ["--standalone", "--namespace", namespace] if scope is None else list(scope)
+    args = ["run", *flags, "-m", "secureml_operator.handlers"]
     with KopfRunner(args, timeout=120) as runner:
         yield OperatorEnv(kube, arm, namespace)
     assert runner.exception is None, runner.exception
