@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from operatorharness import OperatorEnv
 
+from armemu.seed import DEPENDENCIES
+
 pytestmark = pytest.mark.integration
 NET = "/providers/Microsoft.Network/"
 
@@ -66,3 +68,75 @@ def test_nat_example_reports_its_egress_ip(operator: OperatorEnv) -> None:
         assert gateway.endswith("ng-mlw-litware-nat-egress")
     names = {r["id"].rsplit("/", 1)[-1] for r in operator.arm.resources() if "/securityRules/" in r["id"]}
     assert "AllowStorageBrazilSouthOutbound" in names and "DenyAllOutbound" in names
+
+
+ZONES = (
+    "privatelink.api.azureml.ms",
+    "privatelink.notebooks.azure.net",
+    "privatelink.blob.core.windows.net",
+    "privatelink.file.core.windows.net",
+    "privatelink.vaultcore.azure.net",
+    "privatelink.azurecr.io",
+)
+
+
+def _created(operator: OperatorEnv) -> set[str]:
+    """Every resource the seed did not put there, as `type/name` paths (without the A records Azure
+    itself writes for the endpoints' DNS zone groups)."""
+    seeded = {resource_id.lower() for resource_id, _ in DEPENDENCIES}
+    return {
+        r["id"].split("/providers/", 1)[1]
+        for r in operator.arm.resources()
+        if "/providers/" in r["id"] and r["id"].lower() not in seeded and "/A/" not in r["id"]
+    }
+
+
+def _zone(name: str, vnet: str) -> set[str]:
+    zone = f"Microsoft.Network/privateDnsZones/{name}"
+    return {zone, f"{zone}/virtualNetworkLinks/{vnet}-link"}
+
+
+def _endpoint(name: str) -> set[str]:
+    endpoint = f"Microsoft.Network/privateEndpoints/{name}"
+    return {endpoint, f"{endpoint}/privateDnsZoneGroups/default"}
+
+
+def _topology(ws: str, vnet: str) -> set[str]:
+    """What both customer-VNet examples have in common: VNet, subnets, NSG, endpoints, zones."""
+    net = f"Microsoft.Network/virtualNetworks/{vnet}"
+    return {
+        f"Microsoft.MachineLearningServices/workspaces/{ws}",
+        net,
+        *(f"{net}/subnets/{name}" for name in ("training", "scoring", "private-endpoints")),
+        f"Microsoft.Network/networkSecurityGroups/nsg-{ws}-compute",
+        *(rule for name in ("AllowVnetOutbound", "DenyAllOutbound")
+          for rule in [f"Microsoft.Network/networkSecurityGroups/nsg-{ws}-compute/securityRules/{name}"]),
+        *(item for zone in ZONES for item in _zone(zone, vnet)),
+        *(item for suffix in ("", "-st-blob", "-st-file", "-kv", "-cr") for item in _endpoint(f"pe-{ws}{suffix}")),
+    }  # fmt: skip
+
+
+def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("03-customer-vnet-nat.yaml"))
+    operator.wait_ready("litware-nat")
+    nat = _topology("mlw-litware-nat", "vnet-litware")
+    nat_rules = {name for name in _created(operator) if "/securityRules/Allow" in name and "Vnet" not in name}
+    assert nat_rules, "no-public-IP compute behind NAT gets Azure ML's service-tag rules"
+    nat |= nat_rules | {
+        "Microsoft.Network/publicIPAddresses/pip-mlw-litware-nat-egress-1",
+        "Microsoft.Network/natGateways/ng-mlw-litware-nat-egress",
+    }
+    assert _created(operator) == nat
+
+    operator.apply(operator.manifest("04-customer-vnet-hub-firewall.yaml"))
+    operator.wait_ready("litware-hub")
+    hub = _topology("mlw-litware-hub", "vnet-litware-spoke") | {
+        "Microsoft.Network/routeTables/rt-mlw-litware-hub-compute",
+        "Microsoft.Network/routeTables/rt-mlw-litware-hub-compute/routes/default-to-firewall",
+        "Microsoft.Network/serviceEndpointPolicies/sep-mlw-litware-hub-exfiltration",
+        *(f"Microsoft.Network/serviceEndpointPolicies/sep-mlw-litware-hub-exfiltration/serviceEndpointPolicyDefinitions/{d}"
+          for d in ("azureml-alias", "workspace-storage")),
+        "Microsoft.Network/virtualNetworks/vnet-litware-spoke/virtualNetworkPeerings/to-hub",
+    }  # fmt: skip
+    # The private DNS zones are shared: the second example only links its own VNet to them.
+    assert _created(operator) == nat | hub
