@@ -109,14 +109,15 @@ def sweepable(body: kopf.Body, **_: Any) -> bool:
     return bool(conditions.get("Stalled", {}).get("status") != "True")
 
 
-def sweep_due(body: kopf.Body) -> bool:
-    """Sweepable, and `spec.drift.interval` has passed since the last check."""
+def sweep_due(body: kopf.Body, default_interval: datetime.timedelta) -> bool:
+    """Sweepable, and `spec.drift.interval` (or the operator's default) has passed since the last check."""
     if not sweepable(body):
         return False
     last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
     if not last:
         return True
-    interval = parse_duration((body.get("spec") or {}).get("drift", {}).get("interval") or "60s")
+    configured = ((body.get("spec") or {}).get("drift") or {}).get("interval")
+    interval = parse_duration(configured) if configured else default_interval
     checked = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     return datetime.datetime.now(datetime.UTC) - checked >= interval
 
@@ -155,7 +156,7 @@ class Reconciler:
     async def sweep(self, target: Target) -> None:
         """The drift timer: the same walk (Detect mode only reports). Failures are published, never
         raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
-        if not sweep_due(target.body):
+        if not sweep_due(target.body, self.access.settings.drift_interval):
             return
         with metrics.RECONCILE_SECONDS.labels("drift").time():
             try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 
+from secureml_operator.api.duration import parse_duration
 from secureml_operator.azure.budget import BudgetSettings
 from secureml_operator.azure.cloud import CloudSettings
+
+MINIMUM_DRIFT_INTERVAL = datetime.timedelta(seconds=10)  # the CRD refuses shorter spec intervals too
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -19,6 +23,17 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a number") from error
 
 
+def _duration(env: dict[str, str], name: str, default: str) -> datetime.timedelta:
+    raw = env.get(name) or default
+    try:
+        interval = parse_duration(raw)
+    except ValueError as error:
+        raise ValueError(f"{name}={raw!r}: {error}") from error
+    if interval < MINIMUM_DRIFT_INTERVAL:
+        raise ValueError(f"{name}={raw!r} is below the minimum drift interval of 10s")
+    return interval
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     cloud: CloudSettings
@@ -26,6 +41,7 @@ class OperatorSettings:
     polling_interval_seconds: float = 5.0  # LRO polling when ARM sends no Retry-After
     retry_delay_seconds: float = 15.0  # first retry after a transient ARM failure (then backoff)
     max_workers: int = 20  # custom resources reconciled at once
+    drift_interval: datetime.timedelta = datetime.timedelta(seconds=60)  # when spec.drift.interval is unset
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
@@ -42,4 +58,5 @@ class OperatorSettings:
             polling_interval_seconds=_float(values, "SMLW_POLLING_INTERVAL_SECONDS", 5.0),
             retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 15.0),
             max_workers=int(_float(values, "SMLW_MAX_WORKERS", 20)),
+            drift_interval=_duration(values, "SMLW_DRIFT_INTERVAL", "60s"),
         )

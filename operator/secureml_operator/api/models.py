@@ -333,11 +333,13 @@ class Drift(Model):
     """How drift in Azure is handled."""
 
     mode: Literal["Enforce", "Detect"] = Field(default="Enforce", description="Enforce corrects; Detect reports.")
-    interval: str = Field(
-        default="60s",
+    interval: str | None = Field(
+        default=None,
         pattern=DURATION,
+        min_length=2,
         max_length=16,
-        description="Time between sweeps (at least 10s), e.g. 60s.",
+        description="Time between sweeps (at least 10s), e.g. 60s; unset: the operator's default "
+        "(SMLW_DRIFT_INTERVAL, 60s unless the installation says otherwise).",
     )
 
 

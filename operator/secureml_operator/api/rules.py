@@ -309,9 +309,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "drift-interval-minimum",
         "Drift",
-        "self.interval == '' || duration(self.interval) >= duration('10s')",
+        "!has(self.interval) || duration(self.interval) >= duration('10s')",
         "drift.interval must be at least 10s, e.g. 60s",
-        lambda d: _seconds(d.interval) >= 10,
+        lambda d: d.interval is None or _seconds(d.interval) >= 10,
     ),
     Rule(
         "firewall-ip",

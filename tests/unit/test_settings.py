@@ -1,0 +1,44 @@
+"""Operator-wide settings from the environment: defaults, values, and clear errors."""
+
+from __future__ import annotations
+
+import datetime
+
+import kopf
+import pytest
+
+from secureml_operator.reconciler import sweep_due
+from secureml_operator.settings import OperatorSettings
+
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def test_drift_interval_defaults_to_a_minute_and_reads_the_environment() -> None:
+    assert OperatorSettings.from_env({}).drift_interval == MINUTE
+    assert OperatorSettings.from_env({"SMLW_DRIFT_INTERVAL": "5m"}).drift_interval == 5 * MINUTE
+
+
+@pytest.mark.parametrize(("value", "message"), [("5s", "below the minimum"), ("soon", "is not a duration")])
+def test_bad_drift_interval_is_refused_by_name(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"SMLW_DRIFT_INTERVAL='{value}'.*{message}"):
+        OperatorSettings.from_env({"SMLW_DRIFT_INTERVAL": value})
+
+
+def _body(interval: str | None, checked_ago: datetime.timedelta) -> kopf.Body:
+    checked = (datetime.datetime.now(datetime.UTC) - checked_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+    drift = {"interval": interval} if interval else {}
+    return kopf.Body(
+        {
+            "metadata": {"generation": 1},
+            "spec": {"drift": drift},
+            "status": {"observedGeneration": 1, "drift": {"lastCheckTime": checked}},
+        }
+    )
+
+
+def test_sweep_uses_the_spec_interval_or_the_operator_default() -> None:
+    two_minutes_ago = 2 * MINUTE
+    assert sweep_due(_body(None, two_minutes_ago), default_interval=MINUTE)
+    assert not sweep_due(_body(None, two_minutes_ago), default_interval=5 * MINUTE)
+    assert not sweep_due(_body("10m", two_minutes_ago), default_interval=MINUTE)
+    assert sweep_due(_body("30s", two_minutes_ago), default_interval=5 * MINUTE)
