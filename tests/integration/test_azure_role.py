@@ -1,0 +1,222 @@
+"""deploy/azure/custom-role.json is exactly what the operator needs: each example (and variants that
+reach the operator's other write paths) is driven to Ready, through drift corrections that delete,
+and through deletion with deletionPolicy Delete; every request the emulator logged must be granted,
+so must every linked-access check its body triggers, and every entry of the role must be used."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from azurerole import REAL_AZURE_ONLY, Role, action_for, linked_actions, load_role, matches
+from operatorharness import Manifest, OperatorEnv
+
+from armemu.app import ArmEmulator
+from armemu.seed import PROVIDERS
+
+pytestmark = pytest.mark.integration
+INTERVAL = 10
+NET = f"{PROVIDERS}/Microsoft.Network"
+KEY_VAULT = f"{PROVIDERS}/Microsoft.KeyVault/vaults/kv-litware"
+REGISTRY = f"{PROVIDERS}/Microsoft.ContainerRegistry/registries/crlitware"
+IDENTITY = f"{PROVIDERS}/Microsoft.ManagedIdentity/userAssignedIdentities/id-litware"
+EXTRA_INBOUND = {
+    "properties": {
+        "priority": 300,
+        "direction": "Inbound",
+        "access": "Allow",
+        "protocol": "Tcp",
+        "sourceAddressPrefix": "Internet",
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "*",
+        "destinationPortRange": "22",
+    }
+}
+Tamper = tuple[str, str, dict[str, Any]]  # PUT path body: an extra child the Authoritative policy removes
+
+
+def _approve_key_vault_and_registry_too(manifest: Manifest) -> None:
+    """PrivateEndpoint rules to every target type the operator approves connections on."""
+    rules = manifest["spec"]["outbound"]["managedNetwork"]["rules"]
+    for name, target, group in (("vault", KEY_VAULT, "vault"), ("registry", REGISTRY, "registry")):
+        destination = {"serviceResourceId": target, "subresourceTarget": group, "autoApprove": True}
+        rules.append({"name": name, "privateEndpoint": destination})
+
+
+def _allowlist_key_vault_and_registry_too(manifest: Manifest) -> None:
+    """allowlistEgressOn every target type the operator can add egress IPs to."""
+    manifest["spec"]["outbound"]["customerNetwork"]["allowlistEgressOn"] += [KEY_VAULT, REGISTRY]
+
+
+def _user_assigned_identity(manifest: Manifest) -> None:
+    manifest["spec"]["workspace"]["identity"] = {"type": "UserAssigned", "userAssignedIdentityId": IDENTITY}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    example: str
+    name: str  # metadata.name in the example
+    change: Callable[[Manifest], None] | None = None
+    tamper: tuple[Tamper, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.example.split("-")[0]
+
+
+WS_APPROVED = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
+SCENARIOS = [
+    Scenario("01-managed-internet-outbound.yaml", "litware-internet", _approve_key_vault_and_registry_too),
+    Scenario(
+        "02-managed-approved-outbound.yaml",
+        "litware-approved",
+        tamper=(
+            (f"{WS_APPROVED}/outboundRules/exfil", {"properties": {"type": "FQDN", "destination": "example.com"}}),
+        ),
+    ),
+    Scenario("03-customer-vnet-nat.yaml", "litware-nat", _allowlist_key_vault_and_registry_too),
+    Scenario(
+        "04-customer-vnet-hub-firewall.yaml",
+        "litware-hub",
+        tamper=(
+            (f"{NET}/networkSecurityGroups/nsg-mlw-litware-hub-compute/securityRules/extra-ssh", EXTRA_INBOUND),
+            (
+                f"{NET}/routeTables/rt-mlw-litware-hub-compute/routes/extra",
+                {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}},
+            ),
+            (
+                f"{NET}/serviceEndpointPolicies/sep-mlw-litware-hub-exfiltration/serviceEndpointPolicyDefinitions/extra",
+                {
+                    "properties": {
+                        "service": "Microsoft.Storage",
+                        "serviceResources": [f"{PROVIDERS}/Microsoft.Storage/storageAccounts/dlslitware"],
+                    }
+                },
+            ),
+        ),
+    ),
+    Scenario("05-fully-private.yaml", "litware-private"),
+    Scenario("06-selected-ips.yaml", "litware-selected-ips", _user_assigned_identity),
+]
+
+
+@dataclass
+class Observed:
+    """What one scenario made the operator do, as Azure RBAC sees it."""
+
+    actions: dict[str, str] = field(default_factory=dict)  # action -> one request that needed it
+    linked: dict[str, str] = field(default_factory=dict)  # linked action -> the write that needed it
+
+
+@pytest.fixture(scope="module")
+def observed() -> dict[str, Observed]:
+    """Scenario id -> what it used; filled by the scenario tests, read by the exactness test."""
+    return {}
+
+
+@pytest.fixture
+def bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, Any, str]]]:
+    """The body of every PUT and PATCH the emulator receives, with its bearer token's owner: the
+    emulator's request log has method and path only, and linked access depends on the body."""
+    recorded: list[tuple[str, str, Any, str]] = []
+    original_put, original_patch = ArmEmulator.put, ArmEmulator.patch
+
+    async def put(self: ArmEmulator, request: Any, path: str, body: Any = None) -> Any:
+        recorded.append(("PUT", path, await _json(request) if body is None else body, _caller(request)))
+        return await original_put(self, request, path, body)
+
+    async def patch(self: ArmEmulator, request: Any, path: str) -> Any:
+        recorded.append(("PATCH", path, await _json(request), _caller(request)))
+        return await original_patch(self, request, path)
+
+    monkeypatch.setattr(ArmEmulator, "put", put)
+    monkeypatch.setattr(ArmEmulator, "patch", patch)
+    yield recorded
+
+
+async def _json(request: Any) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _caller(request: Any) -> str:
+    return "someone-else" if request.headers.get("Authorization") == "Bearer someone-else" else "operator"
+
+
+def _drive(operator: OperatorEnv, scenario: Scenario) -> None:
+    """Ready, then (with tampering) a drift correction that deletes, then deletion with Delete."""
+    changes: dict[str, Any] = {"deletionPolicy": "Delete"}
+    if scenario.tamper:
+        changes["drift"] = {"mode": "Enforce", "interval": f"{INTERVAL}s"}
+    manifest = operator.manifest(scenario.example, **changes)
+    if scenario.change is not None:
+        manifest = copy.deepcopy(manifest)
+        scenario.change(manifest)
+    operator.apply(manifest)
+    operator.wait_ready(scenario.name)
+    for path, body in scenario.tamper:
+        operator.az_rest("PUT", path, body)
+    for path, _ in scenario.tamper:
+        operator.wait_for(f"{path} removed", lambda path=path: operator.arm_resource(path) is None, 3 * INTERVAL)
+    operator.kube.kubectl("delete", "smlw", scenario.name, "-n", operator.namespace, "--timeout=120s")
+
+
+def _operator_requests(operator: OperatorEnv, scenario: Scenario) -> list[dict[str, Any]]:
+    """The request log less the out-of-band PUTs this test made itself."""
+    ours = [("PUT", path.lower()) for path, _ in scenario.tamper]
+    kept = []
+    for entry in operator.arm.requests():
+        key = (entry["method"], entry["path"].lower())
+        if key in ours:
+            ours.remove(key)
+            continue
+        kept.append(entry)
+    assert ours == [], f"tampering requests missing from the log: {ours}"
+    return kept
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.id for scenario in SCENARIOS])
+def test_every_request_is_granted(
+    operator: OperatorEnv,
+    bodies: list[tuple[str, str, Any, str]],
+    observed: dict[str, Observed],
+    scenario: Scenario,
+) -> None:
+    role = load_role()
+    _drive(operator, scenario)
+    seen = Observed()
+    for entry in _operator_requests(operator, scenario):
+        seen.actions.setdefault(action_for(entry["method"], entry["path"]), f"{entry['method']} {entry['path']}")
+        for action in linked_actions(entry["method"], entry["path"], None):
+            seen.linked.setdefault(action, f"{entry['method']} {entry['path']}")
+    for method, path, body, caller in bodies:
+        if caller == "operator":
+            for action in linked_actions(method, path, body):
+                seen.linked.setdefault(action, f"{method} {path}")
+    missing = {action: why for action, why in seen.actions.items() if not role.grants(action)}
+    assert missing == {}, f"{role.name} lacks actions the operator used: {missing}"
+    missing_linked = {action: why for action, why in seen.linked.items() if not role.grants(action)}
+    assert missing_linked == {}, f"{role.name} lacks linked-access actions the operator's writes need: {missing_linked}"
+    observed[scenario.id] = seen
+
+
+def _unused(role: Role, observed: dict[str, Observed]) -> list[str]:
+    used = {action for seen in observed.values() for action in (*seen.actions, *seen.linked)}
+    return [
+        entry
+        for entry in role.actions
+        if entry not in REAL_AZURE_ONLY and not any(matches(action, entry) for action in used)
+    ]
+
+
+def test_role_holds_nothing_unused(observed: dict[str, Observed]) -> None:
+    """Runs after the scenarios (file order): with all of them seen, every entry must be needed."""
+    if set(observed) != {scenario.id for scenario in SCENARIOS}:
+        pytest.skip("needs every scenario of this module in the same run")
+    role = load_role()
+    assert _unused(role, observed) == [], "the role grants actions no scenario used: remove them or cover them"
