@@ -100,6 +100,14 @@ def _secret(arm: Emulator) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": CREDENTIAL_SECRET}, "data": encoded})
 
 
+def prepare_cluster(kube: ControlPlane, arm: Emulator, namespace: str) -> None:
+    """What an installation provides before the operator starts: the CRD, and the credentials
+    Secret that the examples' credentialRef names (set up as the cluster admin)."""
+    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
+    kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=_secret(arm))
+
+
 @contextmanager
 def running_operator(
     kube: ControlPlane,
@@ -111,9 +119,7 @@ def running_operator(
 ) -> Iterator[OperatorEnv]:
     """`kubeconfig`: the operator's own credentials (e.g. a ServiceAccount token; set-up stays admin).
     `scope`: kopf's namespace and peering flags, instead of `--standalone --namespace <namespace>`."""
-    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
-    kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
-    kube.kubectl("apply", "-n", namespace, "-f", "-", input=_secret(arm))
+    prepare_cluster(kube, arm, namespace)
     for key, value in {
         **arm.env,
         "KUBECONFIG": str(kubeconfig or kube.kubeconfig),
