@@ -109,6 +109,9 @@ def crd() -> dict[str, Any]:
     spec_schema, status_schema = schema_of(Spec), schema_of(Status)
     status_schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
     status_schema["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
+    # Until the operator first writes status, the API server shows observedGeneration 0: kstatus
+    # (Flux, `kubectl wait`) then reads a new resource as InProgress instead of Current.
+    status_schema["default"] = {"observedGeneration": 0}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
