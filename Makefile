@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds cluster-up cluster-down run emulator demo bench clean
+.PHONY: help venv testbin lint typecheck unit integration test crds argocd-cm cluster-up cluster-down run emulator demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test: lint typecheck venv testbin ## Lint, type check, unit and integration test
 
 crds: venv ## Regenerate crds/ and docs/api.md from the API models
 	$(PY) -m secureml_operator.api.crd
+
+argocd-cm: venv ## Regenerate gitops/argocd/argocd-cm.yaml from gitops/argocd/health.lua
+	PYTHONPATH=tests $(PY) -m gitops
 
 cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
 	@PYTHONPATH=tests $(PY) -m kubeharness up --dir $(CLUSTER_DIR)

@@ -31,11 +31,6 @@ INTERNET = "litware-internet"  # 01: reaches Ready, then a new generation, then 
 APPROVED = "litware-approved"  # 02: stalls on a registry that is not Premium
 REGISTRY = f"{PROVIDERS}/Microsoft.ContainerRegistry/registries/crlitware"
 COLLECTION = "/apis/secureml.io/v1alpha1/namespaces/{namespace}/securemlworkspaces"
-KSTATUS_GAP = (
-    "known gap: until the operator's first walk ends, a new SecureMLWorkspace has no status at all, and kstatus "
-    "(Flux) reads a custom resource without status.observedGeneration or conditions as Current; a CRD schema default "
-    "(status: {} with observedGeneration: 0) would make it InProgress from its first version"
-)
 
 
 @dataclass
@@ -212,7 +207,7 @@ def test_kstatus_and_argo_follow_ready_new_generation_stalled_and_deleting(opera
         if stale or seen_generation is None:
             assert item.argo.status == "Progressing", f"{item}\n{log}"
 
-    # Create: Argo goes Progressing -> Healthy; kstatus ends Current (its start: see the xfail test below).
+    # Create: Argo goes Progressing -> Healthy; kstatus ends Current (its start: see the test below).
     created = until(seen, ready_for(1))
     assert steps([s.argo.status for s in created]) == ["Progressing", "Healthy"], log
     assert created[-1].kstatus.status == "Current", log
@@ -247,16 +242,14 @@ def test_kstatus_and_argo_follow_ready_new_generation_stalled_and_deleting(opera
 
 
 def test_kstatus_reports_a_new_workspace_in_progress_until_ready(operator: OperatorEnv) -> None:
-    """Flux must not call a workspace Current before the operator has reconciled it (xfails on the gap only)."""
+    """Flux must not call a workspace Current before the operator has reconciled it: the CRD defaults
+    status.observedGeneration to 0, so even the versions before the first status are InProgress."""
     with watching(operator.kube, operator.namespace) as watch:
         operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
         watch.wait_version(INTERNET, "Ready", ready_for(1))
         versions = watch.versions(INTERNET)
     created = until(replay(versions), ready_for(1))
     assert [s.argo.status for s in created[:-1]] == ["Progressing"] * (len(created) - 1), timeline(created)
-    premature = [s for s in created[:-1] if s.kstatus.status == "Current"]
-    if premature and all(observed(s.obj) is None and not condition(s.obj, "Ready") for s in premature):
-        pytest.xfail(f"{KSTATUS_GAP} ({len(premature)} of {len(created)} versions before Ready)")
     assert steps([s.kstatus.status for s in created]) == ["InProgress", "Current"], timeline(created)
 
 
