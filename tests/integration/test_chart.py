@@ -1,0 +1,604 @@
+"""The Helm chart: it lints, the real API server accepts everything it renders, and the operator works
+with exactly the permissions it grants.
+
+The permission tests run the operator as the chart's ServiceAccount (a token minted for it, so any
+missing verb is a 403) on a control plane that audits that account's requests: the verbs the
+operator used must be the verbs the chart grants, no fewer and no more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from operatorharness import OperatorEnv, prepare_cluster, running_operator
+
+from armemu import Emulator
+from kubeharness import ControlPlane, free_port
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "charts" / "secureml-operator"
+OPERATOR_SOURCE = REPO_ROOT / "operator" / "secureml_operator"
+PEERING = "secureml-operator"  # the peering name secureml_operator/__main__.py gives kopf
+WS = "/providers/Microsoft.MachineLearningServices/workspaces/"
+Manifest = dict[str, Any]
+Values = dict[str, Any]
+Grant = tuple[str, str, str]  # (verb, API group, resource[/subresource])
+
+NAMESPACED_WITH_MONITOR: Values = {"metrics.serviceMonitor.enabled": True}
+SOVEREIGN: Values = {
+    "azure.cloud": "AzureUSGovernment",
+    "azure.workloadIdentity.clientId": "00000000-0000-0000-0000-0000000000c1",
+    "azure.workloadIdentity.tenantId": "00000000-0000-0000-0000-0000000000d1",
+    "azure.caBundle.configMap": "azure-ca",
+    "operator.logFormat": "plain",
+    "operator.driftInterval": "5m",
+}
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """hack/helm.py builds helm from its Go module once (cached like the control plane) and prints its path."""
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "hack" / "helm.py")], check=True, text=True, stdout=subprocess.PIPE
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def run(*argv: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, input=input, text=True, capture_output=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result
+
+
+def set_flags(values: Values) -> list[str]:
+    """`--set-json key=value` per dotted key: types survive (lists, booleans)."""
+    return [flag for key, value in values.items() for flag in ("--set-json", f"{key}={json.dumps(value)}")]
+
+
+def template(
+    helm: str, values: Values | None = None, namespace: str = "secureml-system", release: str = "smlw", *extra: str
+) -> str:
+    return run(helm, "template", release, str(CHART), "--namespace", namespace, *set_flags(values or {}), *extra).stdout
+
+
+def render(
+    helm: str, values: Values | None = None, namespace: str = "secureml-system", release: str = "smlw"
+) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(template(helm, values, namespace, release)) if doc]
+
+
+def only(docs: list[Manifest], kind: str) -> Manifest:
+    found = [doc for doc in docs if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def container(docs: list[Manifest]) -> Manifest:
+    containers: list[Manifest] = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return containers[0]
+
+
+def env_of(docs: list[Manifest]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container(docs)["env"]}
+
+
+# --- lint and render -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lint", "lint-strict"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"operator.watchNamespaces": ["team-a", "team-b"], **NAMESPACED_WITH_MONITOR}, SOVEREIGN],
+    ids=["defaults", "namespaced-servicemonitor", "sovereign"],
+)
+def test_chart_lints(helm: str, values: Values, strict: bool) -> None:
+    result = run(helm, "lint", str(CHART), *(["--strict"] if strict else []), *set_flags(values))
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_defaults_render_a_hardened_deployment_with_peering(helm: str) -> None:
+    docs = render(helm)
+    deployment = only(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    operator = container(docs)
+    security = operator["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    tmp = next(volume for volume in pod["volumes"] if volume["name"] == "tmp")
+    assert "emptyDir" in tmp
+    assert {"name": "tmp", "mountPath": "/tmp"} in operator["volumeMounts"]
+    # The probes ask kopf's liveness endpoint, on the port the operator is told to serve it.
+    assert "--liveness=http://0.0.0.0:8080/healthz" in operator["args"]
+    ports = {port["name"]: port["containerPort"] for port in operator["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert operator["resources"]["requests"] and operator["resources"]["limits"]["memory"]
+    assert pod["serviceAccountName"] == only(docs, "ServiceAccount")["metadata"]["name"]
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    env = env_of(docs)
+    assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["AZURE_CLOUD"] == "AzurePublicCloud" and env["SMLW_LOG_FORMAT"] == "json"
+    assert "SMLW_ARM_ENDPOINT" not in env and env["SMLW_DRIFT_INTERVAL"] == "60s"
+    assert only(docs, "ClusterKopfPeering")["metadata"]["name"] == PEERING
+    assert only(docs, "Service")["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert not [doc for doc in docs if doc["kind"] in {"ServiceMonitor", "Role", "RoleBinding", "KopfPeering"}]
+
+
+def test_workload_identity_and_sovereign_cloud_values(helm: str) -> None:
+    docs = render(helm, SOVEREIGN)
+    annotations = only(docs, "ServiceAccount")["metadata"]["annotations"]
+    assert annotations == {
+        "azure.workload.identity/client-id": SOVEREIGN["azure.workloadIdentity.clientId"],
+        "azure.workload.identity/tenant-id": SOVEREIGN["azure.workloadIdentity.tenantId"],
+    }
+    env = env_of(docs)
+    assert env["AZURE_CLOUD"] == "AzureUSGovernment"
+    assert env["SMLW_CA_BUNDLE"] == "/etc/secureml-operator/ca/ca.crt"
+    assert env["SMLW_LOG_FORMAT"] == "plain" and env["SMLW_DRIFT_INTERVAL"] == "5m"
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "ca-bundle", "configMap": {"name": "azure-ca"}} in pod["volumes"]
+    custom = env_of(render(helm, {"azure.armEndpoint": "https://arm.example.test", "azure.cloud": "AzureStackHub"}))
+    assert custom["SMLW_ARM_ENDPOINT"] == "https://arm.example.test"
+    without = render(helm, {"azure.workloadIdentity.enabled": False, "azure.workloadIdentity.clientId": "x"})
+    assert "annotations" not in only(without, "ServiceAccount")["metadata"]
+    assert "azure.workload.identity/use" not in only(without, "Deployment")["spec"]["template"]["metadata"]["labels"]
+
+
+def test_namespaced_mode_renders_a_role_and_a_peering_per_namespace(helm: str) -> None:
+    docs = render(helm, {"operator.watchNamespaces": ["team-a", "team-b"], **NAMESPACED_WITH_MONITOR})
+    assert sorted(doc["metadata"]["namespace"] for doc in docs if doc["kind"] == "Role") == ["team-a", "team-b"]
+    assert sorted(doc["metadata"]["namespace"] for doc in docs if doc["kind"] == "KopfPeering") == ["team-a", "team-b"]
+    assert not [doc for doc in docs if doc["kind"] == "ClusterKopfPeering"]
+    cluster_resources = {resource for rule in only(docs, "ClusterRole")["rules"] for resource in rule["resources"]}
+    assert cluster_resources == {"customresourcedefinitions", "namespaces"}, (
+        "namespaced mode: nothing else cluster-wide"
+    )
+    assert [arg for arg in container(docs)["args"] if arg.startswith("--namespace")] == [
+        "--namespace=team-a",
+        "--namespace=team-b",
+    ]
+    monitor = only(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "metrics"
+    assert only(docs, "Service")["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics"
+
+
+def test_without_credential_secrets_the_operator_gets_no_secret_access(helm: str) -> None:
+    for values in ({}, {"operator.watchNamespaces": ["team-a"]}):
+        docs = render(helm, {**values, "rbac.credentialSecrets": False})
+        assert not [grant for grant in granted(docs) if grant[2] == "secrets"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"operator.logFormat": "xml"}, "operator.logFormat must be json or plain"),
+        ({"operator.driftInterval": "1 minute"}, "operator.driftInterval must be a duration"),
+        ({"azure.cloud": "AzureGermanCloud"}, "set azure.armEndpoint for another cloud"),
+        ({"metrics.serviceMonitor.enabled": True, "metrics.port": 0}, "metrics.serviceMonitor.enabled needs"),
+    ],
+    ids=["log-format", "drift-interval", "unknown-cloud", "monitor-without-metrics"],
+)
+def test_invalid_values_are_refused_with_a_message(helm: str, values: Values, message: str) -> None:
+    result = run(helm, "template", "smlw", str(CHART), *set_flags(values), check=False)
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_every_variable_the_chart_sets_is_read_by_the_operator(helm: str) -> None:
+    """A renamed setting in the operator must not leave the chart setting a variable nobody reads."""
+    source = "\n".join(path.read_text() for path in OPERATOR_SOURCE.rglob("*.py"))
+    names = set(env_of(render(helm, SOVEREIGN))) | set(env_of(render(helm, {"azure.armEndpoint": "https://a.test"})))
+    unread = {name for name in names - {"POD_ID"} if name not in source}  # POD_ID: read by kopf (peering id)
+    assert not unread, f"the operator reads none of {sorted(unread)}"
+
+
+# --- the API server accepts what the chart renders ---------------------------------------------------
+
+# A minimal ServiceMonitor CRD (prometheus-operator's is not installed): only the fields the chart
+# sets, typed as upstream types them, with no unknown fields allowed, so a typo is refused.
+DURATION = "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+SERVICE_MONITOR_CRD: Manifest = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "required": ["spec"],
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["selector"],
+                                "properties": {
+                                    "selector": {
+                                        "type": "object",
+                                        "properties": {
+                                            "matchLabels": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            }
+                                        },
+                                    },
+                                    "namespaceSelector": {
+                                        "type": "object",
+                                        "properties": {
+                                            "any": {"type": "boolean"},
+                                            "matchNames": {"type": "array", "items": {"type": "string"}},
+                                        },
+                                    },
+                                    "endpoints": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "port": {"type": "string"},
+                                                "path": {"type": "string"},
+                                                "interval": {"type": "string", "pattern": DURATION},
+                                                "scrapeTimeout": {"type": "string", "pattern": DURATION},
+                                            },
+                                        },
+                                    },
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def install_crds(kube: ControlPlane) -> None:
+    """The chart's CRDs, for real: a dry run of the peering object needs its kind to exist."""
+    kube.kubectl("apply", "--server-side", "-f", str(CHART / "crds"))
+    names = [
+        f"crd/{doc['metadata']['name']}"
+        for path in (CHART / "crds").glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+    kube.kubectl("wait", "--for=condition=established", *names, "--timeout=60s")
+
+
+@pytest.fixture
+def second_namespace(kube: ControlPlane) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("mode", ["defaults", "namespaced-servicemonitor", "sovereign"])
+def test_api_server_accepts_the_rendered_chart(
+    kube: ControlPlane, helm: str, namespace: str, second_namespace: str, mode: str
+) -> None:
+    install_crds(kube)
+    values: Values = {}
+    if mode == "namespaced-servicemonitor":
+        kube.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(SERVICE_MONITOR_CRD))
+        kube.kubectl("wait", "--for=condition=established", "crd/servicemonitors.monitoring.coreos.com")
+        values = {"operator.watchNamespaces": [namespace, second_namespace], **NAMESPACED_WITH_MONITOR}
+    elif mode == "sovereign":
+        values = SOVEREIGN
+    rendered = template(helm, values, namespace, "smlw", "--include-crds")
+    result = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
+    accepted = result.stdout.splitlines()
+    assert len(accepted) == len([doc for doc in yaml.safe_load_all(rendered) if doc]), result.stdout
+    assert all(line.endswith("(server dry run)") for line in accepted), result.stdout
+    expected = {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"}
+    assert expected | {"Service"} <= kinds
+    if mode == "namespaced-servicemonitor":
+        assert {"Role", "RoleBinding", "KopfPeering", "ServiceMonitor"} <= kinds
+    else:
+        assert "ClusterKopfPeering" in kinds
+
+
+# --- the operator, as the chart's ServiceAccount ------------------------------------------------------
+
+
+class AuditedControlPlane(ControlPlane):
+    """The harness's control plane, with kube-apiserver auditing every ServiceAccount's requests."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.audit_log = workdir / "audit.log"
+
+    def _spawn(self, name: str, argv: list[str], die_with_parent: bool) -> None:
+        if name == "kube-apiserver":
+            policy = self.workdir / "audit-policy.yaml"
+            rule = {"level": "Metadata", "userGroups": ["system:serviceaccounts"]}
+            policy.write_text(yaml.safe_dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [rule]}))
+            argv = [*argv, f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}"]
+        super()._spawn(name, argv, die_with_parent)
+
+    def requests_by(self, user: str) -> list[Manifest]:
+        """The audit events of one user's resource requests (discovery's non-resource URLs left out)."""
+        if not self.audit_log.exists():
+            return []
+        events = (json.loads(line) for line in self.audit_log.read_text().splitlines())
+        seen: dict[str, Manifest] = {}
+        for event in events:
+            if event["user"]["username"] == user and event.get("objectRef") and "responseStatus" in event:
+                seen[event["auditID"]] = event  # the last stage of each request
+        return list(seen.values())
+
+
+@pytest.fixture(scope="module")
+def audited_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedControlPlane]:
+    """A control plane of its own: a cluster-wide operator must not meet other tests' leftovers."""
+    with AuditedControlPlane(tmp_path_factory.mktemp("audited-controlplane")) as control_plane:
+        yield control_plane
+
+
+def granted(docs: list[Manifest]) -> set[Grant]:
+    return {
+        (verb, group, resource)
+        for doc in docs
+        if doc["kind"] in {"ClusterRole", "Role"}
+        for rule in doc["rules"]
+        for verb in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+
+
+def used(events: list[Manifest]) -> set[Grant]:
+    def resource(ref: Manifest) -> str:
+        return ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+
+    return {(event["verb"], event["objectRef"].get("apiGroup", ""), resource(event["objectRef"])) for event in events}
+
+
+def kopf_scope(deployment: Manifest) -> list[str]:
+    """The kopf flags equivalent to the Deployment's `python -m secureml_operator` arguments."""
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--standalone" not in args, "in a cluster, replicas must peer"
+    namespaces = [arg.removeprefix("--namespace=") for arg in args if arg.startswith("--namespace=")]
+    scope = [flag for name in namespaces for flag in ("--namespace", name)] or ["--all-namespaces"]
+    return [*scope, "--peering", PEERING]
+
+
+class ChartInstall:
+    """The chart's ServiceAccount, RBAC and peering objects applied, and a kubeconfig with the account's token."""
+
+    def __init__(self, kube: ControlPlane, helm: str, values: Values, workdir: Path) -> None:
+        self.namespace = f"ops-{uuid.uuid4().hex[:8]}"
+        release = f"r{uuid.uuid4().hex[:6]}"  # cluster-scoped names differ between tests
+        kube.kubectl("create", "namespace", self.namespace)
+        install_crds(kube)
+        self.docs = render(helm, values, self.namespace, release)
+        wanted = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+        objects = [doc for doc in self.docs if doc["kind"] in wanted | {"ClusterKopfPeering", "KopfPeering"}]
+        kube.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(doc) for doc in objects))
+        account = only(self.docs, "ServiceAccount")["metadata"]["name"]
+        self.user = f"system:serviceaccount:{self.namespace}:{account}"
+        token = kube.kubectl("create", "token", account, "-n", self.namespace, "--duration=1h").stdout.strip()
+        config = yaml.safe_load(kube.kubeconfig.read_text())  # the server URL and CA; the token as the user
+        config["users"] = [{"name": account, "user": {"token": token}}]
+        config["contexts"][0]["context"]["user"] = account
+        self.kubeconfig = workdir / f"{account}.kubeconfig"
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+        self.scope = kopf_scope(only(self.docs, "Deployment"))
+
+
+def forbidden_in_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Log lines (with tracebacks) of the operator that mention a refusal by the API server."""
+    formatter = logging.Formatter()
+    lines = []
+    for record in caplog.records:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + formatter.formatException(record.exc_info)
+        if any(word in text for word in ("403", "Forbidden", "Not enough permissions")):
+            lines.append(f"{record.name}: {text[:300]}")
+    return lines
+
+
+def reconcile_and_delete(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
+    operator.wait_ready("litware-internet")
+    assert operator.arm_resource(f"{WS}mlw-litware-internet") is not None
+    operator.kube.kubectl("delete", "smlw", "litware-internet", "-n", operator.namespace, "--timeout=60s")
+    assert operator.arm_resource(f"{WS}mlw-litware-internet") is None, "deleting the resource deletes the workspace"
+
+
+@pytest.mark.parametrize("mode", ["clusterwide", "namespaced"])
+def test_operator_works_with_exactly_the_permissions_the_chart_grants(
+    audited_kube: AuditedControlPlane,
+    helm: str,
+    arm_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    kube = audited_kube
+    workload = f"t-{uuid.uuid4().hex[:10]}"
+    kube.kubectl("create", "namespace", workload)
+    values: Values = {"operator.watchNamespaces": [workload]} if mode == "namespaced" else {}
+    chart = ChartInstall(kube, helm, values, tmp_path)
+    with running_operator(kube, arm_emulator, workload, monkeypatch, chart.kubeconfig, chart.scope) as operator:
+        reconcile_and_delete(operator)
+    events = kube.requests_by(chart.user)
+    denied = sorted({(e["verb"], e["objectRef"]["resource"]) for e in events if e["responseStatus"]["code"] == 403})
+    assert not denied, f"the API server refused the operator: {denied}"
+    assert not forbidden_in_log(caplog)
+    assert used(events) == granted(chart.docs), "the chart grants exactly the verbs the operator uses"
+    peering = "kopfpeerings" if mode == "namespaced" else "clusterkopfpeerings"
+    patched = {e["objectRef"]["name"] for e in events if e["verb"] == "patch" and e["objectRef"]["resource"] == peering}
+    assert patched == {PEERING}
+
+
+def test_a_missing_permission_stalls_the_resource_and_shows_in_the_audit_log(
+    audited_kube: AuditedControlPlane,
+    helm: str,
+    arm_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The check above can fail: without `get secrets`, credentialRef cannot be read."""
+    kube = audited_kube
+    workload = f"t-{uuid.uuid4().hex[:10]}"
+    kube.kubectl("create", "namespace", workload)
+    chart = ChartInstall(
+        kube, helm, {"operator.watchNamespaces": [workload], "rbac.credentialSecrets": False}, tmp_path
+    )
+    with running_operator(kube, arm_emulator, workload, monkeypatch, chart.kubeconfig, chart.scope) as operator:
+        operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
+        operator.wait_for("Stalled", lambda: operator.condition("litware-internet", "Stalled").get("status") == "True")
+        assert "403" in operator.condition("litware-internet", "Stalled")["message"]
+    unblock = '{"metadata":{"finalizers":null}}'  # the operator cannot delete without credentials either
+    kube.kubectl("patch", "smlw", "litware-internet", "-n", workload, "--type=merge", "-p", unblock)
+    events = kube.requests_by(chart.user)
+    assert {(e["verb"], e["objectRef"]["resource"]) for e in events if e["responseStatus"]["code"] == 403} == {
+        ("get", "secrets")
+    }
+    assert not [request for request in arm_emulator.requests() if request["method"] != "GET"], "nothing written"
+
+
+# --- the Deployment's own command line and environment --------------------------------------------
+
+
+class Replicas:
+    """`python -m secureml_operator` processes started as the chart's Deployment starts its pods: its
+    arguments and environment, the ServiceAccount's token, and the emulator as the cloud."""
+
+    def __init__(self, chart: ChartInstall, arm: Emulator, workdir: Path) -> None:
+        self.chart, self.arm, self.workdir = chart, arm, workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.health_urls: list[str] = []
+        self.metrics_urls: list[str] = []
+
+    def start(self, count: int) -> Replicas:
+        operator = container(self.chart.docs)
+        rendered_env = {item["name"]: item["value"] for item in operator["env"] if "value" in item}
+        for index in range(count):
+            # Pods have a network namespace each; processes on one host need ports of their own.
+            health, metrics = free_port(), free_port()
+            args = [arg for arg in operator["args"] if not arg.startswith("--liveness=")]
+            env = {
+                **os.environ,
+                **rendered_env,
+                **self.arm.env,  # the emulator is the cloud (SMLW_ARM_ENDPOINT wins over AZURE_CLOUD)
+                "POD_ID": f"replica-{index}",
+                "KUBECONFIG": str(self.chart.kubeconfig),
+                "SMLW_METRICS_PORT": str(metrics),
+                "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
+            }
+            log = (self.workdir / f"replica-{index}.log").open("wb")
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "secureml_operator", f"--liveness=http://127.0.0.1:{health}/healthz", *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+            self.health_urls.append(f"http://127.0.0.1:{health}/healthz")
+            self.metrics_urls.append(f"http://127.0.0.1:{metrics}/metrics")
+        return self
+
+    def log(self, index: int) -> str:
+        return (self.workdir / f"replica-{index}.log").read_text()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def http_get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            body: bytes = response.read()
+            return body.decode() if response.status == 200 else None
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def workload(audited_kube: AuditedControlPlane, arm_emulator: Emulator) -> str:
+    """A namespace with the emulator's service principal as the Secret examples name in credentialRef."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    audited_kube.kubectl("create", "namespace", name)
+    prepare_cluster(audited_kube, arm_emulator, name)
+    return name
+
+
+def test_the_deployments_command_and_environment_run_the_operator(
+    audited_kube: AuditedControlPlane, helm: str, arm_emulator: Emulator, workload: str, tmp_path: Path
+) -> None:
+    chart = ChartInstall(audited_kube, helm, {}, tmp_path)
+    replicas = Replicas(chart, arm_emulator, tmp_path).start(1)
+    try:
+        operator = OperatorEnv(audited_kube, arm_emulator, workload)
+        operator.wait_for("/healthz", lambda: http_get(replicas.health_urls[0]), timeout=60)
+        reconcile_and_delete(operator)
+        metrics = http_get(replicas.metrics_urls[0]) or ""
+        assert "secureml_arm_calls_total" in metrics
+    finally:
+        replicas.stop()
+    log = replicas.log(0)
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert records, f"SMLW_LOG_FORMAT=json: expected JSON log lines\n{log[-2000:]}"
+    assert not [line for line in log.splitlines() if "403" in line or "Forbidden" in line]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the operator gives kopf no peering priority: replicas share priority 0 and kopf pauses them all",
+)
+def test_two_replicas_elect_one_active(
+    audited_kube: AuditedControlPlane, helm: str, arm_emulator: Emulator, workload: str, tmp_path: Path
+) -> None:
+    chart = ChartInstall(audited_kube, helm, {}, tmp_path)
+    replicas = Replicas(chart, arm_emulator, tmp_path).start(2)
+    try:
+        operator = OperatorEnv(audited_kube, arm_emulator, workload)
+
+        def peers() -> dict[str, Any]:
+            out = audited_kube.kubectl("get", "clusterkopfpeering", PEERING, "-o", "json").stdout
+            status: dict[str, Any] = json.loads(out).get("status") or {}
+            return status if {"replica-0", "replica-1"} <= set(status) else {}
+
+        priorities = {peer["priority"] for peer in operator.wait_for("both replicas peered", peers).values()}
+        assert len(priorities) == 2, f"both replicas have priority {priorities}: kopf pauses them all"
+        reconcile_and_delete(operator)
+    finally:
+        replicas.stop()
