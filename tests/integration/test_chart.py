@@ -308,8 +308,11 @@ def test_api_server_accepts_the_rendered_chart(
         values = {"operator.watchNamespaces": [namespace, second_namespace], **NAMESPACED_WITH_MONITOR}
     elif mode == "sovereign":
         values = SOVEREIGN
+    # The pod must pass the "restricted" Pod Security Standard: the API server warns on a dry run.
+    kube.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted")
     rendered = template(helm, values, namespace, "smlw", "--include-crds")
     result = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert "PodSecurity" not in result.stderr, result.stderr
     kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
     accepted = result.stdout.splitlines()
     assert len(accepted) == len([doc for doc in yaml.safe_load_all(rendered) if doc]), result.stdout
@@ -395,6 +398,9 @@ class ChartInstall:
         release = f"r{uuid.uuid4().hex[:6]}"  # cluster-scoped names differ between tests
         kube.kubectl("create", "namespace", self.namespace)
         install_crds(kube)
+        if not values.get("operator.watchNamespaces"):
+            leftovers = kube.kubectl("get", "smlw", "--all-namespaces", "-o", "name").stdout.split()
+            assert not leftovers, f"a cluster-wide operator would reconcile other tests' leftovers: {leftovers}"
         self.docs = render(helm, values, self.namespace, release)
         wanted = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
         objects = [doc for doc in self.docs if doc["kind"] in wanted | {"ClusterKopfPeering", "KopfPeering"}]
@@ -476,8 +482,12 @@ def test_a_missing_permission_stalls_the_resource_and_shows_in_the_audit_log(
         operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
         operator.wait_for("Stalled", lambda: operator.condition("litware-internet", "Stalled").get("status") == "True")
         assert "403" in operator.condition("litware-internet", "Stalled")["message"]
-    unblock = '{"metadata":{"finalizers":null}}'  # the operator cannot delete without credentials either
+    # Gone, so that no later cluster-wide operator in this control plane picks it up. Without
+    # credentials the operator could not delete it either: drop the finalizer.
+    kube.kubectl("delete", "smlw", "litware-internet", "-n", workload, "--wait=false")
+    unblock = '{"metadata":{"finalizers":null}}'
     kube.kubectl("patch", "smlw", "litware-internet", "-n", workload, "--type=merge", "-p", unblock)
+    kube.kubectl("wait", "--for=delete", "smlw/litware-internet", "-n", workload, "--timeout=30s")
     events = kube.requests_by(chart.user)
     assert {(e["verb"], e["objectRef"]["resource"]) for e in events if e["responseStatus"]["code"] == 403} == {
         ("get", "secrets")
@@ -602,3 +612,37 @@ def test_two_replicas_elect_one_active(
         reconcile_and_delete(operator)
     finally:
         replicas.stop()
+
+
+# --- the documentation ------------------------------------------------------------------------------
+
+
+def test_install_guide_documents_every_value_with_its_default() -> None:
+    """docs/install.md's values table: every key of values.yaml (objects such as `resources` as one
+    row), no key that values.yaml lacks, and each backticked default equal to values.yaml's."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    rows = {}
+    for line in (REPO_ROOT / "docs" / "install.md").read_text().split("## Values", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells[1]
+
+    def lookup(key: str) -> Any:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"docs/install.md documents {key}, values.yaml lacks it"
+            node = node[part]
+        return node
+
+    def leaves(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
+        for key, value in node.items():
+            if isinstance(value, dict) and value and f"{prefix}{key}" not in rows:
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+
+    assert sorted(set(leaves(values)) - set(rows)) == [], "values.yaml keys missing from docs/install.md"
+    for key, default in rows.items():
+        value = lookup(key)
+        if default.startswith("`") and default.endswith("`"):
+            assert yaml.safe_load(default.strip("`")) == value, f"{key}: documented {default}, values.yaml {value!r}"
