@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
+from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
 from secureml_operator import metrics, preflight
@@ -26,7 +27,7 @@ from secureml_operator.desired.graph import DesiredGraph
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.engine import Change, Engine, Mode, RunReport
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.engine.errors import PermanentFailure, TransientFailure, classify
 from secureml_operator.engine.ownership import Owner
 from secureml_operator.status import conditions as c
 from secureml_operator.status import report as status_report
@@ -139,8 +140,14 @@ class Reconciler:
     async def _prepare(self, target: Target) -> tuple[SecureMLWorkspaceSpec, ArmClient, Observed, DesiredGraph]:
         """Everything before the first write: parse, authenticate, check what only Azure knows, plan."""
         spec = parse_spec(target)
-        arm = await self._arm(target, spec)
-        observed = await preflight.observe(arm, spec, target.body.get("status") or {})
+        try:
+            arm = await self._arm(target, spec)
+            observed = await preflight.observe(arm, spec, target.body.get("status") or {})
+        except HttpResponseError as error:  # also ClientAuthenticationError: no token, no access
+            transient, reason, message = classify(error)
+            if transient:
+                raise TransientFailure(reason, message) from error
+            raise PermanentFailure(reason, message) from error
         return spec, arm, observed, plan(spec, observed)
 
     async def reconcile(self, target: Target) -> None:
@@ -150,6 +157,8 @@ class Reconciler:
                 spec, arm, observed, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 raise stall(target, failure) from failure
+            except TransientFailure as failure:
+                raise self._retry_later(target, [], failure.reason, failure.message) from failure
             report = await self._engine(target, arm, Mode.ENFORCE).converge(graph)
             self._publish(target, spec, observed, graph, report, sweep=False)
 
@@ -163,6 +172,9 @@ class Reconciler:
                 spec, arm, observed, graph = await self._prepare(target)
             except PermanentFailure as failure:
                 stall(target, failure)
+                return
+            except TransientFailure as failure:
+                kopf.warn(target.body, reason=failure.reason, message=f"drift sweep skipped: {failure.message}")
                 return
             report = await self._engine(target, arm, Mode(spec.drift.mode)).converge(graph)
             target.memo.observe(target.generation, report)
@@ -236,14 +248,18 @@ class Reconciler:
         if not failure.transient:
             target.set_conditions(*updates)
             raise stall(target, PermanentFailure(failure.reason, failure.message))
-        updates += [
-            Condition(c.READY, False, failure.reason, failure.message),
-            Condition(c.RECONCILING, True, failure.reason, f"retrying: {failure.message}"),
-        ]
-        target.set_conditions(*updates)
+        raise self._retry_later(target, updates, failure.reason, failure.message)
+
+    def _retry_later(self, target: Target, updates: list[Condition], reason: str, message: str) -> kopf.TemporaryError:
+        """Not Ready yet, still reconciling; kopf retries with exponential backoff."""
+        target.set_conditions(
+            *updates,
+            Condition(c.READY, False, reason, message),
+            Condition(c.RECONCILING, True, reason, f"retrying: {message}"),
+        )
         metrics.RECONCILES.labels("retrying").inc()
         delay = min(self.access.settings.retry_delay_seconds * 2**target.retry, MAX_RETRY_DELAY_SECONDS)
-        raise kopf.TemporaryError(failure.message, delay=delay)
+        return kopf.TemporaryError(message, delay=delay)
 
 
 def _type_of(resource: str) -> str:

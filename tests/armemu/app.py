@@ -18,6 +18,7 @@ from armemu.semantics import ArmError
 from armemu.state import Json, Resource, State
 
 ADMIN = "/_emulator"
+OUT_OF_BAND = "someone-else"  # the bearer token of Emulator.rest(): changes made behind the client's back
 FAIL_LRO = web.RequestKey("fail_lro", bool)  # a fault asked this request's operation to fail
 
 
@@ -51,7 +52,13 @@ class ArmEmulator:
             "path": path,
             "apiVersion": request.query.get("api-version"),
             "time": time.time(),
+            "caller": OUT_OF_BAND if request.headers.get("Authorization") == f"Bearer {OUT_OF_BAND}" else "client",
         }
+        if request.method in ("PUT", "PATCH", "POST") and request.body_exists:
+            try:
+                entry["body"] = await request.json()  # aiohttp caches it: the handler reads it again
+            except ValueError:
+                entry["body"] = None
         response = await self._guarded(request, handler, entry)
         entry["status"] = response.status
         self.state.requests.append(entry)
@@ -312,7 +319,7 @@ class ArmEmulator:
         if parent is None:
             return _error(404, "ResourceNotFound", f"The Resource '{parent_path}' was not found.")
         if request.method == "POST" and last.lower() == "provisionmanagednetwork":
-            body = await request.json() if request.can_read_body else {}
+            body = await request.json() if request.body_exists else {}
             status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
             operation = self.state.start_operation(result=status, failed=bool(request.get(FAIL_LRO)))
             return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))

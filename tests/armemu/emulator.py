@@ -19,7 +19,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from armemu.app import ArmEmulator
+from armemu.app import OUT_OF_BAND, ArmEmulator
 from armemu.state import Config, Json, State
 
 
@@ -115,7 +115,7 @@ class Emulator:
     def rest(self, method: str, path: str, body: Any = None, api_version: str = "2025-12-01") -> Any:
         """An ordinary ARM call, the way `az rest` or the portal changes Azure behind the operator."""
         url = f"{self.endpoint}{path}?api-version={api_version}"
-        return self._send(method, url, body, {"Authorization": "Bearer someone-else"})
+        return self._send(method, url, body, {"Authorization": f"Bearer {OUT_OF_BAND}"})
 
     # admin API, over HTTPS like any other client -------------------------------------------------
     def admin(self, method: str, route: str, body: Any = None) -> Any:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from operatorharness import Manifest, OperatorEnv
+from operatorharness import EXTRA_INBOUND, Manifest, OperatorEnv
 
 from armemu.seed import PROVIDERS
 
@@ -23,18 +23,6 @@ ROUTES = f"{NET}/routeTables/rt-mlw-litware-hub-compute"
 NAT_VNET = f"{NET}/virtualNetworks/vnet-litware"
 TARGET = f"{PROVIDERS}/Microsoft.Storage/storageAccounts/dlslitware"
 FOREIGN_IP = "198.51.100.10"  # seeded on the target by its owner: never ours to remove
-EXTRA_INBOUND = {
-    "properties": {
-        "priority": 300,
-        "direction": "Inbound",
-        "access": "Allow",
-        "protocol": "Tcp",
-        "sourceAddressPrefix": "Internet",
-        "sourcePortRange": "*",
-        "destinationAddressPrefix": "*",
-        "destinationPortRange": "22",
-    }
-}
 
 
 def _with_interval(manifest: Manifest) -> Manifest:

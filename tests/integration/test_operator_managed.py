@@ -201,3 +201,22 @@ def test_additive_policy_keeps_and_reports_extra_rules(operator: OperatorEnv) ->
     assert reported[0]["action"] == "Reported"
     assert operator.arm_resource(f"{workspace}/outboundRules/teams-extra") is not None
     assert operator.condition("litware-approved", "InSync")["reason"] == "InSyncWithExtras"
+
+
+def test_refused_preflight_read_stalls_and_a_failing_one_is_retried(operator: OperatorEnv) -> None:
+    registry = "/registries/crlitware$"
+    operator.arm.fault(method="GET", path=registry, status=403, count=1, code="AuthorizationFailed")
+    operator.apply(operator.manifest("02-managed-approved-outbound.yaml"))
+    operator.wait_for("Stalled", lambda: operator.condition("litware-approved", "Stalled").get("status") == "True")
+    assert operator.condition("litware-approved", "Stalled")["reason"] == "AuthorizationFailed"
+    assert operator.writes() == []
+
+    # Azure fails the same read for a while: Reconciling with the reason, then Ready once it answers.
+    operator.arm.fault(method="GET", path=registry, status=503, count=4, code="ServiceUnavailable")
+    manifest = operator.manifest("02-managed-approved-outbound.yaml", drift={"mode": "Enforce", "interval": "30s"})
+    operator.apply(manifest)  # a new generation: the stall is cleared by a spec change
+    reasons = operator.wait_for(
+        "a retry", lambda: operator.condition("litware-approved", "Reconciling").get("reason") == "AzureUnavailable"
+    )
+    assert reasons
+    operator.wait_ready("litware-approved", timeout=90)

@@ -21,6 +21,19 @@ from secureml_operator.api.crd import CRD_PATH
 
 Manifest = dict[str, Any]
 CREDENTIAL_SECRET = "azure-credentials"
+# An NSG rule a person adds by hand: SSH from the internet, the classic hole drift tests open.
+EXTRA_INBOUND = {
+    "properties": {
+        "priority": 300,
+        "direction": "Inbound",
+        "access": "Allow",
+        "protocol": "Tcp",
+        "sourceAddressPrefix": "Internet",
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "*",
+        "destinationPortRange": "22",
+    }
+}
 
 
 @dataclass

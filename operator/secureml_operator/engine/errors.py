@@ -7,13 +7,21 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 TRANSIENT_STATUS = frozenset({408, 409, 412, 429, 500, 502, 503, 504})
 
 
-class PermanentFailure(Exception):
-    """Bad input, missing access, or a resource that is not ours: retrying cannot help."""
+class Failure(Exception):
+    """A failure with a condition reason and a message a user can act on."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class PermanentFailure(Failure):
+    """Bad input, missing access, or a resource that is not ours: retrying cannot help."""
+
+
+class TransientFailure(Failure):
+    """Throttling, Azure unavailable: retrying should clear it."""
 
 
 def classify(error: Exception) -> tuple[bool, str, str]:
