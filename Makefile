@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds argocd-cm cluster-up cluster-down run emulator demo bench clean
+.PHONY: help venv testbin lint typecheck unit integration test crds argocd-cm lock cluster-up cluster-down run emulator demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ crds: venv ## Regenerate crds/ and docs/api.md from the API models
 
 argocd-cm: venv ## Regenerate gitops/argocd/argocd-cm.yaml from gitops/argocd/health.lua
 	PYTHONPATH=tests $(PY) -m gitops
+
+lock: ## Regenerate requirements.lock (the image's hash-pinned dependencies) from pyproject.toml
+	$(PYTHON) -m venv .cache/piptools && .cache/piptools/bin/pip install --quiet pip-tools==7.6.2
+	env -u PIP_FIND_LINKS CUSTOM_COMPILE_COMMAND="make lock" .cache/piptools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-find-links --no-emit-index-url $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
 
 cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
 	@PYTHONPATH=tests $(PY) -m kubeharness up --dir $(CLUSTER_DIR)
