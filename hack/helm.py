@@ -51,6 +51,18 @@ def go(args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
+def v3_kube_version_flags(module: str, scratch: Path) -> str:
+    """Helm 3 takes the Kubernetes version it assumes (chart kubeVersion checks, `helm template`) from
+    -X flags derived from its client-go, as its Makefile does; without them it assumes 1.20."""
+    client_go = go(["list", "-m", "-f", "{{.Version}}", "k8s.io/client-go"], scratch).strip()  # v0.37.0
+    _, minor = client_go.removeprefix("v").split(".")[:2]
+    return " ".join(
+        f"-X {module}/pkg/{package}.k8sVersion{part}={value}"
+        for package in ("lint/rules", "chartutil")
+        for part, value in (("Major", "1"), ("Minor", minor))
+    )
+
+
 def build(version: str, out: Path) -> None:
     module = module_path(version)
     package = f"{module}/cmd/helm"
@@ -65,6 +77,8 @@ def build(version: str, out: Path) -> None:
         # A blank import keeps the command's package in the module graph that `go mod tidy` resolves.
         (scratch / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
         go(["mod", "tidy"], scratch)
+        if module.endswith("/v3"):
+            ldflags += " " + v3_kube_version_flags(module, scratch)
         partial = out.with_name(out.name + ".partial")
         go(["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package], scratch)
         partial.replace(out)  # atomic: a reader never sees half a binary

@@ -8,6 +8,7 @@ operator used must be the verbs the chart grants, no fewer and no more.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -48,6 +49,18 @@ SOVEREIGN: Values = {
 }
 
 
+def _helm_version() -> str:
+    """The version hack/helm.py builds (HELM_VERSION or its default): hack/ is not a package."""
+    spec = importlib.util.spec_from_file_location("helm_build", REPO_ROOT / "hack" / "helm.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.HELM_VERSION)
+
+
+HELM_VERSION = _helm_version()
+
+
 @pytest.fixture(scope="session")
 def helm() -> str:
     """hack/helm.py builds helm from its Go module once (cached like the control plane) and prints its path."""
@@ -57,8 +70,10 @@ def helm() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def run(*argv: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, input=input, text=True, capture_output=True, timeout=120)
+def run(
+    *argv: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, input=input, text=True, capture_output=True, timeout=120, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result
@@ -323,6 +338,45 @@ def test_api_server_accepts_the_rendered_chart(
         assert {"Role", "RoleBinding", "KopfPeering", "ServiceMonitor"} <= kinds
     else:
         assert "ClusterKopfPeering" in kinds
+
+
+@pytest.mark.parametrize(
+    "skip_crds",
+    [
+        pytest.param(
+            False,
+            marks=pytest.mark.xfail(
+                HELM_VERSION.startswith("v4"),  # helm 3 creates CRDs (and skips existing ones)
+                strict=True,
+                reason="the generated CRD has `properties: {}` at spec.outbound.customerNetwork.egress.none, which "
+                "the API server drops: a second server-side applier (helm 4) conflicts on the atomic .spec.versions",
+            ),
+        ),
+        True,
+    ],
+    ids=["chart-crds", "skip-crds"],
+)
+def test_helm_installs_and_uninstalls_the_release(
+    kube: ControlPlane, helm: str, namespace: str, skip_crds: bool
+) -> None:
+    """A real install over CRDs already applied as the README applies them (kubectl, server-side):
+    the peering object of a kind the CRDs define, the notes; an uninstall removes everything but the
+    CRDs (Helm never deletes those)."""
+    install_crds(kube)
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+    release = f"r{uuid.uuid4().hex[:6]}"
+    flags = ["--skip-crds"] if skip_crds else []
+    try:
+        installed = run(helm, "install", release, str(CHART), "--namespace", namespace, *flags, env=env)
+        assert "watching every namespace" in installed.stdout
+        kube.kubectl("get", "clusterkopfpeering", PEERING)
+        selector = f"app.kubernetes.io/instance={release}"
+        kube.kubectl("get", "deployment,serviceaccount,service", "-n", namespace, "-l", selector)
+    finally:
+        run(helm, "uninstall", release, "--namespace", namespace, env=env, check=False)
+    assert kube.kubectl("get", "clusterkopfpeering", PEERING, check=False).returncode != 0
+    assert kube.kubectl("get", "clusterrole", f"{release}-secureml-operator", check=False).returncode != 0
+    kube.kubectl("get", "crd", "clusterkopfpeerings.kopf.dev", "securemlworkspaces.secureml.io")
 
 
 # --- the operator, as the chart's ServiceAccount ------------------------------------------------------
