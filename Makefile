@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin lint typecheck unit integration test crds argocd-cm lock cluster-up cluster-down run emulator demo bench clean
+.PHONY: help venv testbin helm chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock cluster-up cluster-down run emulator demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,15 @@ venv: $(VENV)/.installed ## Create .venv with the operator and its dev tools
 testbin: ## Build (once) and cache kube-apiserver and etcd from their Go modules
 	@$(PYTHON) hack/testbin.py
 
+helm: ## Build (once) and cache helm from its Go module; print its path
+	@$(PYTHON) hack/helm.py
+
+chart-crds: ## Copy the generated crds/ into the Helm chart (after `make crds`)
+	$(PYTHON) hack/sync_chart_crds.py
+
+chart-lint: helm ## helm lint --strict the chart
+	$$($(PYTHON) hack/helm.py) lint --strict charts/secureml-operator
+
 lint: venv ## ruff check + ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -35,14 +44,15 @@ typecheck: venv ## mypy on the operator package
 unit: venv ## Fast tests: no control plane
 	$(PY) -m pytest -m "not integration" -q
 
-integration: venv testbin ## Tests against a real kube-apiserver + etcd
+integration: venv testbin helm ## Tests against a real kube-apiserver + etcd
 	$(PY) -m pytest -m integration -q
 
-test: lint typecheck venv testbin ## Lint, type check, unit and integration tests
+test: lint typecheck venv testbin helm ## Lint, type check, unit and integration tests
 	$(PY) -m pytest -q
 
-crds: venv ## Regenerate crds/ and docs/api.md from the API models
+crds: venv ## Regenerate crds/ and docs/api.md from the API models, and the chart's copy
 	$(PY) -m secureml_operator.api.crd
+	$(PYTHON) hack/sync_chart_crds.py
 
 argocd-cm: venv ## Regenerate gitops/argocd/argocd-cm.yaml from gitops/argocd/health.lua
 	PYTHONPATH=tests $(PY) -m gitops

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sys
 
 import kopf
@@ -20,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standalone", action="store_true", help="no peering: for one local instance")
     parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; default: random, so replicas differ and exactly one is active",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     kopf.configure(
@@ -32,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness,
+            # Equal priorities make every replica pause; distinct ones elect the highest.
+            priority=args.priority if args.priority is not None else random.randint(1, 2**30),
             # Naming the peering makes it mandatory: replicas never run unpeered in a cluster.
             peering_name=None if args.standalone else "secureml-operator",
         )

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,9 +71,11 @@ def kubectl_binary() -> str:
 class ControlPlane:
     """etcd + kube-apiserver with an admin kubeconfig under `workdir`."""
 
-    def __init__(self, workdir: Path, binaries: Path | None = None) -> None:
+    def __init__(self, workdir: Path, binaries: Path | None = None, apiserver_args: Sequence[str] = ()) -> None:
+        """`apiserver_args`: extra kube-apiserver flags (an audit policy, say)."""
         self.workdir = workdir
         self.binaries = binaries or testbin_dir()
+        self.apiserver_args = list(apiserver_args)
         self.kubeconfig = workdir / "kubeconfig"
         self.logs = workdir / "logs"
         self.apiserver_port = free_port()
@@ -125,6 +127,7 @@ class ControlPlane:
                     f"--service-account-key-file={pki.service_account_pub}",
                     f"--service-account-signing-key-file={pki.service_account_key}",
                     "--disable-admission-plugins=ServiceAccount",
+                    *self.apiserver_args,
                 ],
                 die_with_parent,
             )

@@ -66,6 +66,8 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], name: str | None = N
             if key not in required and "default" not in converted and converted.get("type") == "array":
                 converted["default"] = []
             schema["properties"][key] = converted
+        if not schema["properties"]:
+            del schema["properties"]  # the API server drops an empty map: a second server-side applier would conflict
         if required:
             schema["required"] = sorted(required)
     if node.get("type") == "array":
