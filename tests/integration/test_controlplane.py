@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import kopf
 import pytest
 from apicases import example
 from kopf.testing import KopfRunner
@@ -48,7 +49,12 @@ def test_status_subresource_separates_spec_and_status(kube: ControlPlane, namesp
 
 
 def test_kopf_handler_reacts_to_an_object(
-    kube: ControlPlane, namespace: str, crd: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kube: ControlPlane,
+    namespace: str,
+    crd: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     handlers = tmp_path / "handlers.py"
     handlers.write_text(
@@ -70,6 +76,11 @@ def test_kopf_handler_reacts_to_an_object(
     manifest = example("06-selected-ips.yaml")
     name = manifest["metadata"]["name"]
     args = ["run", "--standalone", "--namespace", namespace, str(handlers)]
+    # kopf keeps handlers in a process-wide default registry: this throwaway handler gets its own, so
+    # the operator's handlers (imported by other tests) do not run here, nor this one in their runs.
+    previous = kopf.get_default_registry()
+    kopf.set_default_registry(kopf.OperatorRegistry())
+    request.addfinalizer(lambda: kopf.set_default_registry(previous))
     with KopfRunner(args, timeout=60) as runner:
         kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
         deadline = time.monotonic() + 30
