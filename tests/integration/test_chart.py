@@ -25,6 +25,7 @@ from operatorharness import OperatorEnv, prepare_cluster, running_operator
 
 from armemu import Emulator
 from kubeharness import ControlPlane, free_port
+from kubeharness.fixtures import fresh_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -292,10 +293,8 @@ def install_crds(kube: ControlPlane) -> None:
 
 @pytest.fixture
 def second_namespace(kube: ControlPlane) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    kube.kubectl("create", "namespace", name)
-    yield name
-    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(kube) as name:
+        yield name
 
 
 @pytest.mark.parametrize("mode", ["defaults", "namespaced-servicemonitor", "sovereign"])

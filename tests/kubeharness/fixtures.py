@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,17 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         yield control_plane
 
 
-@pytest.fixture
-def namespace(kube: ControlPlane) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards without waiting for finalizers."""
+@contextmanager
+def fresh_namespace(kube: ControlPlane) -> Iterator[str]:
+    """A new namespace, deleted afterwards without waiting for finalizers."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     kube.kubectl("create", "namespace", name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(kube: ControlPlane) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    with fresh_namespace(kube) as name:
+        yield name
