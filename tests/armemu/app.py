@@ -19,7 +19,7 @@ from armemu.state import Json, Resource, State
 
 ADMIN = "/_emulator"
 OUT_OF_BAND = "someone-else"  # the bearer token of Emulator.rest(): changes made behind the client's back
-FAIL_LRO = web.RequestKey("fail_lro", bool)  # a fault asked this request's operation to fail
+FAIL_LRO = web.RequestKey("fail_lro", str)  # a fault asked this request's operation to fail with this code
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -89,7 +89,7 @@ class ArmEmulator:
                 if fault.latency_ms:
                     await asyncio.sleep(fault.latency_ms / 1000)
                 if fault.fail_lro:
-                    request[FAIL_LRO] = True
+                    request[FAIL_LRO] = fault.code
                     break
                 if fault.status >= 400:
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
@@ -262,7 +262,7 @@ class ArmEmulator:
         info = sem.TYPES[sem.type_of(path)]
         if info.lro is None:
             return web.Response(status=200)
-        operation = self.state.start_operation(status_code=200, failed=bool(request.get(FAIL_LRO)))
+        operation = self.state.start_operation(status_code=200, failed=request.get(FAIL_LRO))
         return web.Response(status=202, headers=self._operation_headers(request, operation.id, info.lro))
 
     def _lro_response(
@@ -270,7 +270,7 @@ class ArmEmulator:
     ) -> web.StreamResponse:
         if info.lro is None:
             return web.json_response(self._render(resource), status=status)
-        operation = self.state.start_operation(failed=bool(request.get(FAIL_LRO)))
+        operation = self.state.start_operation(failed=request.get(FAIL_LRO))
         resource.body["_pending"] = operation.id
         operation.result = None  # the Location poll renders the resource when it ends
         operation_headers = self._operation_headers(request, operation.id, info.lro)
@@ -302,7 +302,7 @@ class ArmEmulator:
                 return web.Response(status=202, headers=headers)
             return web.json_response({"status": "InProgress"}, headers=headers)
         if operation.failed:
-            error = {"code": "OperationFailed", "message": f"Operation {operation_id} failed (injected)."}
+            error = {"code": operation.failed, "message": f"Operation {operation_id} failed (injected)."}
             if target_id is not None:
                 return web.json_response({"error": error}, status=500)
             return web.json_response({"status": "Failed", "error": error})
@@ -321,7 +321,7 @@ class ArmEmulator:
         if request.method == "POST" and last.lower() == "provisionmanagednetwork":
             body = await request.json() if request.body_exists else {}
             status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
-            operation = self.state.start_operation(result=status, failed=bool(request.get(FAIL_LRO)))
+            operation = self.state.start_operation(result=status, failed=request.get(FAIL_LRO))
             return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
         if request.method == "GET":
             children = [self._render(child) for child in self.state.children(parent_path, last)]

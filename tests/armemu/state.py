@@ -36,7 +36,7 @@ class Operation:
     id: str
     done_at: float
     result: Json | None = None  # body a Location poll returns at the end (ML style)
-    failed: bool = False
+    failed: str | None = None  # the error code the operation fails with
     status_code: int = 200
 
     @property
@@ -144,7 +144,9 @@ class State:
         ]
 
     # operations ------------------------------------------------------------------------------
-    def start_operation(self, result: Json | None = None, status_code: int = 200, failed: bool = False) -> Operation:
+    def start_operation(
+        self, result: Json | None = None, status_code: int = 200, failed: str | None = None
+    ) -> Operation:
         operation = Operation(
             str(uuid.uuid4()), time.monotonic() + self.config.lro_seconds, result, failed, status_code
         )

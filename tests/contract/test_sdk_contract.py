@@ -22,6 +22,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from armemu import Emulator
 from armemu.seed import PROVIDERS
 from contract.conftest import SUBSCRIPTION, client_options, credential_args
+from secureml_operator.engine.errors import classify
 
 RG = "rg-litware"
 VNET = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-c"
@@ -271,9 +272,14 @@ def test_injected_fault_and_failed_lro(arm_emulator: Emulator, network: NetworkM
     arm_emulator.fault(method="PUT", path="/routeTables/rt-f$", status=500, count=1)
     network.route_tables.begin_create_or_update(RG, "rt-f", {"location": "brazilsouth"}).result()  # SDK retries
     assert [r["status"] for r in arm_emulator.requests() if r["method"] == "PUT"] == [500, 201]
-    arm_emulator.fault(method="PUT", path="/routeTables/rt-g$", failLro=True)
-    with pytest.raises(HttpResponseError):
+    arm_emulator.fault(method="PUT", path="/routeTables/rt-g$", failLro=True, code="InternalServerError")
+    with pytest.raises(HttpResponseError) as failed:
         network.route_tables.begin_create_or_update(RG, "rt-g", {"location": "brazilsouth"}).result()
+    assert classify(failed.value)[:2] == (True, "OperationFailed"), "a failed operation is retried"
+    arm_emulator.fault(method="PUT", path="/routeTables/rt-h$", failLro=True, code="InvalidResourceReference")
+    with pytest.raises(HttpResponseError) as rejected:
+        network.route_tables.begin_create_or_update(RG, "rt-h", {"location": "brazilsouth"}).result()
+    assert classify(rejected.value)[:2] == (False, "AzureRejected"), "unless its code says the input is wrong"
 
 
 async def test_async_clients_poll_long_running_operations(arm_emulator: Emulator) -> None:

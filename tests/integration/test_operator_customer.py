@@ -116,9 +116,7 @@ def _topology(ws: str, vnet: str) -> set[str]:
     }  # fmt: skip
 
 
-def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> None:
-    operator.apply(operator.manifest("03-customer-vnet-nat.yaml"))
-    operator.wait_ready("litware-nat")
+def _nat_topology(operator: OperatorEnv) -> set[str]:
     nat = _topology("mlw-litware-nat", "vnet-litware")
     nat_rules = {name for name in _created(operator) if "/securityRules/Allow" in name and "Vnet" not in name}
     assert nat_rules, "no-public-IP compute behind NAT gets Azure ML's service-tag rules"
@@ -126,6 +124,13 @@ def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> N
         "Microsoft.Network/publicIPAddresses/pip-mlw-litware-nat-egress-1",
         "Microsoft.Network/natGateways/ng-mlw-litware-nat-egress",
     }
+    return nat
+
+
+def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> None:
+    operator.apply(operator.manifest("03-customer-vnet-nat.yaml"))
+    operator.wait_ready("litware-nat")
+    nat = _nat_topology(operator)
     assert _created(operator) == nat
 
     operator.apply(operator.manifest("04-customer-vnet-hub-firewall.yaml"))
@@ -140,3 +145,16 @@ def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> N
     }  # fmt: skip
     # The private DNS zones are shared: the second example only links its own VNet to them.
     assert _created(operator) == nat | hub
+
+
+def test_failed_writes_and_operations_lose_and_duplicate_nothing(operator: OperatorEnv) -> None:
+    """500s beyond the SDK's own retries on subnet writes, a private endpoint whose operation ends
+    Failed, and a throttled NAT gateway: Ready in the end, with exactly the expected resources."""
+    operator.arm.fault(method="PUT", path="/subnets/scoring$", status=500, count=5)
+    operator.arm.fault(method="PUT", path="/privateEndpoints/pe-mlw-litware-nat-kv$", status=200, failLro=True, count=1)
+    operator.arm.fault(method="PUT", path="/natGateways/", status=429, count=2, retryAfter=1)
+    operator.apply(operator.manifest("03-customer-vnet-nat.yaml"))
+    operator.wait_ready("litware-nat", timeout=120)
+    statuses = [(r["method"], r["status"]) for r in operator.arm.requests()]
+    assert statuses.count(("PUT", 500)) == 5 and statuses.count(("PUT", 429)) == 2
+    assert _created(operator) == _nat_topology(operator)

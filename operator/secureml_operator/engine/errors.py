@@ -5,6 +5,23 @@ from __future__ import annotations
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 TRANSIENT_STATUS = frozenset({408, 409, 412, 429, 500, 502, 503, 504})
+# Codes with which an accepted long-running operation fails for good (the input or access must change);
+# any other failed operation is retried, as Azure's own guidance for async failures suggests.
+PERMANENT_OPERATION_CODES = frozenset(
+    {
+        "AuthorizationFailed",
+        "LinkedAuthorizationFailed",
+        "InvalidParameter",
+        "InvalidRequestFormat",
+        "InvalidResourceReference",
+        "LinkedInvalidPropertyId",
+        "NetcfgInvalidSubnet",
+        "NetcfgSubnetRangeOutsideVnet",
+        "InUseSubnetCannotBeUpdated",
+        "PrivateEndpointCannotBeCreatedInSubnetThatHasNetworkPoliciesEnabled",
+        "QuotaExceeded",
+    }
+)
 
 
 class Failure(Exception):
@@ -33,6 +50,10 @@ def classify(error: Exception) -> tuple[bool, str, str]:
     if isinstance(error, HttpResponseError):
         status = error.status_code or 0
         code = (error.error.code if error.error else None) or "HttpError"
+        if 200 <= status < 300:  # the request was accepted, its long-running operation failed
+            if code in PERMANENT_OPERATION_CODES:
+                return False, "AzureRejected", f"{code}: {_summary(error)}"
+            return True, "OperationFailed", f"{code}: {_summary(error)}"
         if status in TRANSIENT_STATUS or status == 0:
             return True, "Throttled" if status == 429 else "AzureUnavailable", f"{code}: {_summary(error)}"
         if status == 403:
