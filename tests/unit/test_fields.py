@@ -56,3 +56,19 @@ def test_additive_members_keep_what_others_added() -> None:
     assert values == ["1.2.3.4/32", "5.6.7.8/32", "9.9.9.9/32"]
     satisfied = Members("properties.networkAcls.ipRules", ({"value": "5.6.7.8/32"},), "value", False)
     assert satisfied.diff(LIVE) is None
+
+
+def test_additive_members_take_out_what_we_put_there_before() -> None:
+    rules = Members(
+        "acl.ipRules",
+        ({"value": "20.0.0.2"},),
+        key="value",
+        authoritative=False,
+        forbidden=({"value": "20.0.0.1"},),
+    )
+    live = {"acl": {"ipRules": [{"value": "198.51.100.10"}, {"value": "20.0.0.1"}, {"value": "20.0.0.2"}]}}
+    assert rules.diff(live) is not None, "an old IP of ours still listed is drift"
+    body: dict[str, object] = {}
+    rules.apply(body, live)
+    assert body == {"acl": {"ipRules": [{"value": "198.51.100.10"}, {"value": "20.0.0.2"}]}}
+    assert rules.diff(body) is None
