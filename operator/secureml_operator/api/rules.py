@@ -17,7 +17,8 @@ from secureml_operator.api.duration import parse_duration
 
 # Usable addresses of an IPv4 subnet by prefix length (Azure reserves 5 in every subnet), /8 to /29.
 MIN_PREFIX, MAX_PREFIX = 8, 29
-CAPACITY_BY_PREFIX = [2 ** (32 - prefix) - 5 for prefix in range(MIN_PREFIX, MAX_PREFIX + 1)]
+AZURE_RESERVED_ADDRESSES = 5
+CAPACITY_BY_PREFIX = [2 ** (32 - prefix) - AZURE_RESERVED_ADDRESSES for prefix in range(MIN_PREFIX, MAX_PREFIX + 1)]
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,14 @@ def contains(outer: str, inner: str) -> bool:
     return inner_net.version == outer_net.version and inner_net.subnet_of(outer_net)  # type: ignore[arg-type]
 
 
+def usable_addresses(prefix: str) -> int:
+    """Addresses a subnet has for NICs: Azure reserves 5 in every subnet."""
+    return (1 << (32 - ipaddress.ip_network(prefix, strict=False).prefixlen)) - AZURE_RESERVED_ADDRESSES
+
+
 def subnet_fits(prefix: str, needed: int) -> bool:
     length = ipaddress.ip_network(prefix, strict=False).prefixlen
-    return MIN_PREFIX <= length <= MAX_PREFIX and needed <= CAPACITY_BY_PREFIX[length - MIN_PREFIX]
+    return MIN_PREFIX <= length <= MAX_PREFIX and needed <= usable_addresses(prefix)
 
 
 def _seconds(duration: str) -> float:

@@ -293,11 +293,8 @@ def _add_allowlists(graph: DesiredGraph, targets: list[str], egress_nodes: tuple
     The NAT gateway's IPs are known only once its public IPs exist, so the rules are resolved during
     the walk; IPs we added before and no longer use (or on targets no longer listed) are removed.
     """
-    declared = {target.lower() for target in targets}
-    released = [target for target in observed.allowlisted if target.lower() not in declared]
-    for target in [*targets, *released]:
+    for target, keep in allowlist_targets(targets, observed):
         target_id = ArmId.parse(target)
-        keep = target.lower() in declared
         graph.add(
             Node(
                 id=target_id,
@@ -309,6 +306,13 @@ def _add_allowlists(graph: DesiredGraph, targets: list[str], egress_nodes: tuple
                 must_exist=keep,
             )
         )
+
+
+def allowlist_targets(targets: list[str], observed: Observed) -> list[tuple[str, bool]]:
+    """(target, still listed): the spec's targets, then those we allowlisted before and must clean up."""
+    declared = {target.lower() for target in targets}
+    released = [target for target in observed.allowlisted if target.lower() not in declared]
+    return [(target, True) for target in targets] + [(target, False) for target in released]
 
 
 def _allowlist_resolver(target: ArmId, egress_nodes: tuple[str, ...], observed: Observed, keep: bool) -> Resolver:

@@ -74,7 +74,11 @@ class RunReport:
         return [change for result in self.results.values() for change in result.changes]
 
     def live(self, arm_id: ArmId) -> Json | None:
-        result = self.results.get(arm_id.key)
+        return self.lookup(arm_id.key)
+
+    def lookup(self, key: str) -> Json | None:
+        """The live body a node's walk ended with, by node key (a `LiveLookup`)."""
+        result = self.results.get(key)
         return result.live if result else None
 
 
@@ -130,8 +134,7 @@ class Engine:
             return list(node.depends_on)
 
         def live(key: str) -> Json | None:
-            found = report.results.get(key)
-            return None if reverse or found is None else found.live
+            return None if reverse else report.lookup(key)
 
         async def run(node: Node) -> None:
             result = report.results[node.key] = NodeResult(str(node.id), node.id.type)
@@ -156,9 +159,9 @@ class Engine:
     async def _converge_node(self, node: Node, result: NodeResult) -> None:
         live = await self.arm.get(node.id)
         if live is None:
-            if node.lifecycle is Lifecycle.EXTERNAL and not node.must_exist:
-                return
             if node.lifecycle is Lifecycle.EXTERNAL:
+                if not node.must_exist:
+                    return
                 raise PermanentFailure("DependencyNotFound", f"{node.id} does not exist")
             live = await self._create(node, result)
         else:

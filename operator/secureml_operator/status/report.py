@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
+from secureml_operator.api.rules import usable_addresses
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired import customer_network as cn
 from secureml_operator.desired.fields import Json, get_path
-from secureml_operator.desired.graph import DesiredGraph, Lifecycle
+from secureml_operator.desired.graph import DesiredGraph, Lifecycle, LiveLookup
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.workspace import ours_pending, workspace_id
 from secureml_operator.engine.engine import Change, Outcome, RunReport
@@ -70,11 +70,7 @@ def customer_network_facts(
     network = spec.outbound.customer_network
     if network is None:
         return {}
-
-    def live(key: str) -> Json | None:
-        result = report.results.get(key)
-        return result.live if result else None
-
+    live = report.lookup
     public_ips = tuple(key for key, result in report.results.items() if result.type.lower() == PUBLIC_IP)
     ips = cn.egress_ips(live, public_ips, observed)
     subnets = cn.subnet_ids_by_role(spec)
@@ -86,7 +82,7 @@ def customer_network_facts(
                 "role": role,
                 "name": subnets[role].name,
                 "addressPrefix": subnet.address_prefix,
-                "capacity": 2 ** (32 - ipaddress.ip_network(subnet.address_prefix, strict=False).prefixlen) - 5,
+                "capacity": usable_addresses(subnet.address_prefix),
                 "used": len(_nics_in(subnets[role], body, report)),
                 "expected": subnet.expected_addresses,
             }
@@ -112,7 +108,7 @@ def _nics_in(subnet_id: ArmId, subnet: Json, report: RunReport) -> set[str]:
     return nics
 
 
-def _default_route(training: Json, live: Callable[[str], Json | None]) -> dict[str, Any]:
+def _default_route(training: Json, live: LiveLookup) -> dict[str, Any]:
     """What 0.0.0.0/0 resolves to on the training subnet, from its route table and NAT gateway."""
     nat = get_path(training, "properties.natGateway.id")
     table_id = get_path(training, "properties.routeTable.id")
@@ -129,12 +125,11 @@ def _allowlisted(
     targets: list[str], ips: tuple[str, ...], observed: Observed, report: RunReport, enforcing: bool
 ) -> list[dict[str, Any]]:
     """After a walk that wrote a target, it holds exactly our current IPs; otherwise what it held."""
-    declared = {target.lower() for target in targets}
     entries = []
-    for target in [*targets, *(t for t in observed.allowlisted if t.lower() not in declared)]:
+    for target, listed in cn.allowlist_targets(targets, observed):
         result = report.results.get(ArmId.parse(target).key)
         converged = enforcing and result is not None and result.outcome not in (Outcome.FAILED, Outcome.BLOCKED)
-        now = (ips if target.lower() in declared else ()) if converged else observed.allowlisted_on(target)
+        now = (ips if listed else ()) if converged else observed.allowlisted_on(target)
         if now:
             entries.append({"target": target, "ips": list(now)})
     return entries
