@@ -30,27 +30,15 @@ def _with_interval(manifest: Manifest) -> Manifest:
     return manifest
 
 
-def _drift(operator: OperatorEnv, name: str) -> dict[str, Any]:
-    return dict((operator.get(name).get("status") or {}).get("drift") or {})
-
-
 def _after_corrections(operator: OperatorEnv, name: str, count: int) -> set[tuple[str, str, str]]:
     """Wait (at most one interval plus a walk) for `count` more corrections; return every drift item."""
-    before = int(_drift(operator, name).get("correctionsTotal") or 0)
+    before = int(operator.drift(name).get("correctionsTotal") or 0)
     drift = operator.wait_for(
         f"{count} corrections",
-        lambda: (d := _drift(operator, name)).get("correctionsTotal", 0) >= before + count and d,
+        lambda: (d := operator.drift(name)).get("correctionsTotal", 0) >= before + count and d,
         INTERVAL + 10,
     )
     return {(item["resource"].rsplit("/", 1)[-1], item["field"], item["action"]) for item in drift["items"]}
-
-
-def _next_sweep(operator: OperatorEnv, name: str) -> dict[str, Any]:
-    before = _drift(operator, name).get("lastCheckTime")
-    swept = operator.wait_for(
-        "a drift sweep", lambda: (d := _drift(operator, name)).get("lastCheckTime") != before and d, 3 * INTERVAL
-    )
-    return dict(swept)
 
 
 def _rewrite(operator: OperatorEnv, resource: str, change: Callable[[dict[str, Any]], None]) -> None:
@@ -71,7 +59,7 @@ def _props(operator: OperatorEnv, resource: str) -> dict[str, Any]:
 def test_hub_routes_nsg_and_service_endpoints_are_corrected(operator: OperatorEnv) -> None:
     operator.apply(_with_interval(operator.manifest("04-customer-vnet-hub-firewall.yaml")))
     operator.wait_ready(HUB)
-    _next_sweep(operator, HUB)
+    operator.next_sweep(HUB, 3 * INTERVAL)
 
     # Round 1: things removed or added.
     operator.az_rest("DELETE", f"{ROUTES}/routes/default-to-firewall")
@@ -132,7 +120,7 @@ def test_nat_detachment_and_allowlist_removal_are_corrected(operator: OperatorEn
     body = operator.wait_ready("litware-nat")
     (egress_ip,) = body["status"]["egressIPs"]
     assert _allowlist(operator) == {FOREIGN_IP, egress_ip}, "our egress IP is allowlisted on the first reconcile"
-    _next_sweep(operator, "litware-nat")
+    operator.next_sweep("litware-nat", 3 * INTERVAL)
 
     _rewrite(operator, f"{NAT_VNET}/subnets/training", lambda p: p.pop("natGateway"))
     operator.az_rest(
@@ -188,7 +176,7 @@ def test_additive_policy_keeps_foreign_rules_and_routes(operator: OperatorEnv) -
             {"AllowSshFromInternet", "onprem"}
             <= {
                 i["resource"].rsplit("/", 1)[-1]
-                for i in _drift(operator, HUB).get("items", [])
+                for i in operator.drift(HUB).get("items", [])
                 if i["action"] == "Reported"
             }
         ),

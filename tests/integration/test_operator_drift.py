@@ -3,8 +3,6 @@ interval in Enforce mode, reported and left alone in Detect mode; transient ARM 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from operatorharness import OperatorEnv
 
@@ -16,22 +14,10 @@ WS = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/mlw-litware-appr
 INTERVAL = 10
 
 
-def _drift(operator: OperatorEnv) -> dict[str, Any]:
-    return dict((operator.get(NAME).get("status") or {}).get("drift") or {})
-
-
 def _ready_with_interval(operator: OperatorEnv, mode: str = "Enforce") -> None:
     drift = {"mode": mode, "interval": f"{INTERVAL}s"}
     operator.apply(operator.manifest("02-managed-approved-outbound.yaml", drift=drift))
     operator.wait_ready(NAME)
-
-
-def _next_sweep(operator: OperatorEnv) -> dict[str, Any]:
-    before = _drift(operator).get("lastCheckTime")
-    swept = operator.wait_for(
-        "a drift sweep", lambda: (d := _drift(operator)).get("lastCheckTime") != before and d, 3 * INTERVAL
-    )
-    return dict(swept)
 
 
 def _tamper(operator: OperatorEnv) -> None:
@@ -42,9 +28,9 @@ def _tamper(operator: OperatorEnv) -> None:
 
 def test_steady_state_sweep_makes_no_writes(operator: OperatorEnv) -> None:
     _ready_with_interval(operator)
-    _next_sweep(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
     operator.arm.clear_requests()
-    _next_sweep(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
     requests = operator.arm.requests()
     assert requests, "a sweep reads Azure"
     assert [r for r in requests if r["method"] != "GET"] == []
@@ -52,10 +38,10 @@ def test_steady_state_sweep_makes_no_writes(operator: OperatorEnv) -> None:
 
 def test_out_of_band_changes_are_corrected_within_one_interval(operator: OperatorEnv) -> None:
     _ready_with_interval(operator)
-    _next_sweep(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
     _tamper(operator)
     drift = operator.wait_for(
-        "three corrections", lambda: (d := _drift(operator)).get("correctionsTotal", 0) >= 3 and d, INTERVAL + 10
+        "three corrections", lambda: (d := operator.drift(NAME)).get("correctionsTotal", 0) >= 3 and d, INTERVAL + 10
     )
     fields = {(item["resource"].rsplit("/", 1)[-1], item["field"], item["action"]) for item in drift["items"]}
     assert ("huggingface", "resource", "Corrected") in fields
@@ -71,13 +57,13 @@ def test_out_of_band_changes_are_corrected_within_one_interval(operator: Operato
 
 def test_detect_mode_reports_and_leaves_azure_alone(operator: OperatorEnv) -> None:
     _ready_with_interval(operator, mode="Detect")
-    _next_sweep(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
     _tamper(operator)
     in_sync = lambda: operator.condition(NAME, "InSync").get("status") == "False"  # noqa: E731
     operator.wait_for("InSync False", in_sync, INTERVAL + 10)
     condition = operator.condition(NAME, "InSync")
     assert condition["reason"] == "DriftDetected"
-    assert _drift(operator).get("correctionsTotal") == 0
+    assert operator.drift(NAME).get("correctionsTotal") == 0
     assert operator.arm_resource(f"{WS}/outboundRules/exfil") is not None
     assert operator.arm_resource(f"{WS}/outboundRules/huggingface") is None
     workspace = operator.arm_resource(WS)

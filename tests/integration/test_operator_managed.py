@@ -189,11 +189,7 @@ def test_additive_policy_keeps_and_reports_extra_rules(operator: OperatorEnv) ->
     reported = operator.wait_for(
         "the extra rule reported",
         lambda: (
-            [
-                i
-                for i in (operator.get("litware-approved")["status"].get("drift") or {}).get("items", [])
-                if i["resource"].endswith("teams-extra")
-            ]
+            [i for i in operator.drift("litware-approved").get("items", []) if i["resource"].endswith("teams-extra")]
             or None
         ),
         timeout=30,

@@ -60,6 +60,18 @@ class OperatorEnv:
         conditions = (self.get(name).get("status") or {}).get("conditions") or []
         return next((c for c in conditions if c.get("type") == kind), {})
 
+    def drift(self, name: str) -> dict[str, Any]:
+        """`status.drift` of one resource (empty before its first sweep)."""
+        return dict((self.get(name).get("status") or {}).get("drift") or {})
+
+    def next_sweep(self, name: str, timeout: float) -> dict[str, Any]:
+        """Wait for the next drift sweep to finish; return the drift report it left."""
+        before = self.drift(name).get("lastCheckTime")
+        swept = self.wait_for(
+            "a drift sweep", lambda: (d := self.drift(name)).get("lastCheckTime") != before and d, timeout
+        )
+        return dict(swept)
+
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         return wait_for(what, check, timeout)
 
