@@ -26,8 +26,8 @@ def example(name: str) -> Manifest:
 
 MANAGED = "02-managed-approved-outbound.yaml"
 CUSTOMER = "03-customer-vnet-nat.yaml"
-FIREWALL_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-litware/providers/"
+FIREWALL_ID = (  # the hub firewall of example 4, in the connectivity subscription
+    "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-connectivity/providers/"
     "Microsoft.Network/azureFirewalls/fw-hub"
 )
 

@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 
 from armemu.emulator import Emulator
-from armemu.seed import LITWARE, seed_litware
+from armemu.seed import CONNECTIVITY, LITWARE, seed_litware
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="armemu", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8443")))
     parser.add_argument("--dir", type=Path, default=Path(".cache/emulator"))
-    parser.add_argument("--no-seed", action="store_true", help=f"start empty (default: seed {LITWARE})")
+    parser.add_argument(
+        "--no-seed", action="store_true", help=f"start empty (default: seed {LITWARE} and {CONNECTIVITY})"
+    )
     args = parser.parse_args()
     emulator = Emulator(args.dir.resolve(), args.port)
     if not args.no_seed:

@@ -26,6 +26,16 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return web.json_response(ArmError(status, code, message).body(), status=status, headers=headers)
 
 
+def _precondition_exists(path: str) -> web.Response:
+    """`If-None-Match: *` (create only) on a resource that exists."""
+    return _error(
+        412,
+        "PreconditionFailed",
+        f"The condition specified using HTTP conditional header(s) is not met: '{path}' already exists "
+        "and If-None-Match is '*'.",
+    )
+
+
 class ArmEmulator:
     def __init__(self, state: State, base_url_holder: list[str]) -> None:
         self.state = state
@@ -156,6 +166,8 @@ class ArmEmulator:
         if request.method == "PUT":
             body = await request.json()
             created = self.state.get(path) is None
+            if not created and request.headers.get("If-None-Match") == "*":
+                return _precondition_exists(path)
             resource = self.state.put(
                 path,
                 {
@@ -211,6 +223,8 @@ class ArmEmulator:
         if_match = request.headers.get("If-Match")
         if if_match and if_match != "*" and (existing is None or existing.body.get("etag") != if_match):
             return _error(412, "PreconditionFailed", "The etag in If-Match does not match the resource's etag.")
+        if existing is not None and request.headers.get("If-None-Match") == "*":
+            return _precondition_exists(path)
         parent_path = path.rsplit("/", 2)[0]
         info = sem.TYPES[sem.type_of(path)]
         if not info.tracked and not self.state.get(parent_path) and sem.type_of(path).count("/") > 1:
@@ -410,6 +424,7 @@ class ArmEmulator:
         if route == "/seed" and request.method == "POST":
             for item in await request.json():
                 parent = item["id"].rsplit("/", 2)[0] if sem.type_of(item["id"]).count("/") > 1 else None
-                state.put(item["id"], {"etag": 'W/"seed"', "properties": {}, **item.get("body", {})}, parent)
+                body = {"etag": 'W/"seed"', "properties": {}, **item.get("body", {})}
+                state.put(item["id"], sem.seeded(item["id"], body), parent)
             return web.json_response({"seeded": True})
         return web.json_response({"error": f"no admin route {request.method} {route}"}, status=404)

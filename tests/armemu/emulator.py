@@ -20,6 +20,7 @@ import trustme
 from aiohttp import web
 
 from armemu.app import OUT_OF_BAND, ArmEmulator
+from armemu.seed import SUBSCRIPTIONS
 from armemu.state import Config, Json, State
 
 
@@ -53,6 +54,8 @@ class Emulator:
             "AZURE_TENANT_ID": config.tenant_id,
             "AZURE_CLIENT_ID": config.client_id,
             "AZURE_CLIENT_SECRET": config.client_secret,
+            # The subscriptions the seed writes to: without a tenancy policy, the operator acts only in these.
+            "SMLW_ALLOWED_SUBSCRIPTIONS": ",".join(SUBSCRIPTIONS),
         }
 
     def _tls(self) -> ssl.SSLContext:

@@ -1,8 +1,13 @@
-# ruff: noqa: E501  (a table of resources reads best one per line)
-"""Pre-existing resources the examples reference (resource group rg-litware): what a platform team
-already has before it installs the operator. Written straight into the state, as Azure would have it."""
+"""Pre-existing resources the examples reference: what a platform team already has before it
+installs the operator. Written straight into the state, as Azure would have it.
+
+Two subscriptions, in the standard hub-and-spoke layout: the workload subscription's resource group
+rg-litware (the workspace's dependencies, a client VNet), and a connectivity subscription's
+rg-connectivity holding the hub VNet and its firewall, which spokes peer with and route to."""
 
 from __future__ import annotations
+
+import copy
 
 from armemu import semantics as sem
 from armemu.state import Json, State, new_etag
@@ -10,9 +15,17 @@ from armemu.state import Json, State, new_etag
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LITWARE = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-litware"
 PROVIDERS = f"{LITWARE}/providers"
+CONNECTIVITY_SUBSCRIPTION = "11111111-1111-1111-1111-111111111111"
+CONNECTIVITY = f"/subscriptions/{CONNECTIVITY_SUBSCRIPTION}/resourceGroups/rg-connectivity"
+CONNECTIVITY_PROVIDERS = f"{CONNECTIVITY}/providers"
+SUBSCRIPTIONS = (SUBSCRIPTION, CONNECTIVITY_SUBSCRIPTION)  # every subscription the seed writes to
 LOCATION = "brazilsouth"
+HUB_VNET = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub"
+HUB_FIREWALL = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/azureFirewalls/fw-hub"
+HUB_PUBLIC_IP = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub"
+RESOURCE_GROUP = {"location": LOCATION, "tags": {}, "properties": {"provisioningState": "Succeeded"}}
 
-DEPENDENCIES: list[tuple[str, Json]] = [
+LITWARE_RESOURCES: list[tuple[str, Json]] = [
     (
         f"{PROVIDERS}/Microsoft.Storage/storageAccounts/stlitware",
         {
@@ -63,23 +76,26 @@ DEPENDENCIES: list[tuple[str, Json]] = [
         f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-litware-clients/subnets/private-endpoints",
         {"properties": {"addressPrefix": "10.2.1.0/24"}},
     ),
+]
+
+CONNECTIVITY_RESOURCES: list[tuple[str, Json]] = [
     (
-        f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub",
+        HUB_VNET,
         {"properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}},
     ),
     (
-        f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub/subnets/AzureFirewallSubnet",
+        f"{HUB_VNET}/subnets/AzureFirewallSubnet",
         {"properties": {"addressPrefix": "10.1.0.0/26"}},
     ),
     (
-        f"{PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub",
+        HUB_PUBLIC_IP,
         {
             "sku": {"name": "Standard"},
             "properties": {"publicIPAllocationMethod": "Static", "ipAddress": "203.0.113.40"},
         },
     ),
     (
-        f"{PROVIDERS}/Microsoft.Network/azureFirewalls/fw-hub",
+        HUB_FIREWALL,
         {
             "properties": {
                 "ipConfigurations": [
@@ -87,10 +103,8 @@ DEPENDENCIES: list[tuple[str, Json]] = [
                         "name": "fw-ipconfig",
                         "properties": {
                             "privateIPAddress": "10.1.0.4",
-                            "publicIPAddress": {"id": f"{PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub"},
-                            "subnet": {
-                                "id": f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub/subnets/AzureFirewallSubnet"
-                            },
+                            "publicIPAddress": {"id": HUB_PUBLIC_IP},
+                            "subnet": {"id": f"{HUB_VNET}/subnets/AzureFirewallSubnet"},
                         },
                     }
                 ]
@@ -98,14 +112,26 @@ DEPENDENCIES: list[tuple[str, Json]] = [
         },
     ),
 ]
+# Every seeded resource besides rg-litware itself (tests subtract LITWARE and these from the state to
+# find what the operator created); the connectivity resource group is one of them.
+DEPENDENCIES: list[tuple[str, Json]] = [
+    (CONNECTIVITY, RESOURCE_GROUP),
+    *LITWARE_RESOURCES,
+    *CONNECTIVITY_RESOURCES,
+]
 
 
 def seed_litware(state: State) -> None:
-    state.put(LITWARE, {"location": LOCATION, "tags": {}, "properties": {"provisioningState": "Succeeded"}}, None)
+    """Both subscriptions' resource groups and resources (the name predates the second one)."""
+    state.put(LITWARE, copy.deepcopy(RESOURCE_GROUP), None)
     for resource_id, body in DEPENDENCIES:
-        parent = resource_id.rsplit("/", 2)[0] if sem.type_of(resource_id).count("/") > 1 else None
-        stored = {"location": LOCATION, "tags": {}, **body, "etag": new_etag()}
+        kind = sem.type_of(resource_id)
+        if kind == "microsoft.resources/resourcegroups":
+            state.put(resource_id, copy.deepcopy(body), None)
+            continue
+        parent = resource_id.rsplit("/", 2)[0] if kind.count("/") > 1 else None
+        stored = {"location": LOCATION, "tags": {}, **copy.deepcopy(body), "etag": new_etag()}
         if parent:
             stored.pop("location")
             stored.pop("tags")
-        state.put(resource_id, stored, parent)
+        state.put(resource_id, sem.seeded(resource_id, stored), parent)

@@ -8,8 +8,11 @@ endpoints getting an IP, Azure ML's managed-network rules) are functions named a
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import ipaddress
+import typing
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +92,48 @@ TYPES: dict[str, TypeInfo] = {
     "microsoft.insights/components": SYNC_TRACKED,
 }
 ML_WORKSPACE = "microsoft.machinelearningservices/workspaces"
+
+
+def _sdk_model_name(arm_type: str) -> str:
+    """`microsoft.network/publicipaddresses` -> `publicipaddress`: the lower-cased model class name."""
+    plural = arm_type.rsplit("/", 1)[-1]
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    if plural.endswith("sses"):
+        return plural[:-2]
+    return plural.removesuffix("s")
+
+
+def _defines_resource_guid(model: type) -> bool:
+    """Whether an azure-mgmt-network model has `resource_guid` (ARM's `properties.resourceGuid`)."""
+    attribute_map = getattr(model, "_attribute_map", None)
+    if isinstance(attribute_map, dict):  # msrest-generated SDKs (azure-mgmt-network before 30)
+        return "resource_guid" in attribute_map
+    # TypeSpec-generated SDKs: the resource model's `properties` model declares the field.
+    from azure.mgmt.network import models
+
+    hints = typing.get_type_hints(model, localns={"_models": models})
+    candidates = [hints.get("properties"), *typing.get_args(hints.get("properties"))]
+    properties = next((c for c in candidates if isinstance(c, type) and c is not type(None)), None)
+    return properties is not None and "resource_guid" in {name for klass in properties.__mro__ for name in vars(klass)}
+
+
+@functools.cache
+def resource_guid_types() -> frozenset[str]:
+    """The TYPES whose azure-mgmt-network model defines `resource_guid`: Azure assigns these a
+    `properties.resourceGuid` on create. Derived from the installed SDK, not written by hand."""
+    from azure.mgmt.network import models
+
+    classes = {name.lower(): value for name, value in vars(models).items() if isinstance(value, type)}
+    return frozenset(
+        kind
+        for kind in TYPES
+        if kind.startswith("microsoft.network/")
+        and (model := classes.get(_sdk_model_name(kind))) is not None
+        and _defines_resource_guid(model)
+    )
+
+
 PE_TARGETS = (
     "microsoft.storage/storageaccounts",
     "microsoft.keyvault/vaults",
@@ -242,6 +287,9 @@ def stored_body(state: State, resource_id: str, body: Json, existing: Resource |
         network_status = get_path(existing.body, "properties.managedNetwork.status")
         if network_status is not None:
             properties.setdefault("managedNetwork", {})["status"] = network_status
+    if type_of(resource_id) in resource_guid_types():
+        before = get_path(existing.body, "properties.resourceGuid") if existing else None
+        properties["resourceGuid"] = before or str(uuid.uuid4())
     if type_of(resource_id) == "microsoft.network/publicipaddresses":
         properties["ipAddress"] = _public_ip(resource_id)
     if type_of(resource_id) == "microsoft.network/privateendpoints":
@@ -259,6 +307,18 @@ def stored_body(state: State, resource_id: str, body: Json, existing: Resource |
 
 
 _SERVICE_OWNED = {"_ip", "workspaceId", "discoveryUrl"}
+
+
+def seeded(resource_id: str, body: Json) -> Json:
+    """A resource written as already existing gets what Azure assigned when it was created."""
+    properties = body.setdefault("properties", {})
+    if type_of(resource_id) in resource_guid_types():
+        properties.setdefault("resourceGuid", str(uuid.uuid4()))
+    if type_of(resource_id) == ML_WORKSPACE:
+        properties.setdefault("workspaceId", _stable_uuid(resource_id))
+    return body
+
+
 READ_ONLY = {  # properties the service computes: never taken from a request body
     "microsoft.network/virtualnetworks/subnets": ("ipConfigurations", "privateEndpoints"),
     "microsoft.network/networksecuritygroups": ("subnets", "defaultSecurityRules"),
@@ -395,7 +455,7 @@ def _rule_written(state: State, rule: Resource, previous: Resource | None) -> No
             name = connection_name(rule)
             connection = {
                 "properties": {
-                    "privateEndpoint": {"id": _managed_endpoint_id(rule)},
+                    "privateEndpoint": {"id": _managed_endpoint_id(rule, workspace)},
                     "privateLinkServiceConnectionState": {
                         "status": "Pending",
                         "description": f"Azure ML managed network rule {rule.id}",
@@ -410,17 +470,23 @@ def _rule_written(state: State, rule: Resource, previous: Resource | None) -> No
 
 
 def connection_name(rule: Resource) -> str:
-    """The connection a managed-network PrivateEndpoint rule creates on its target: named after the
-    workspace's id and the rule, so whoever reads it can tell which workspace asked."""
+    """The connection a managed-network PrivateEndpoint rule creates on its target: `<workspace>.<rule>`
+    (its private endpoint, `_managed_endpoint_id`, names the workspace's workspaceId and the rule)."""
     return f"{rule.parent.rsplit('/', 1)[-1] if rule.parent else 'ws'}.{rule.id.rsplit('/', 1)[-1]}"
 
 
-def _managed_endpoint_id(rule: Resource) -> str:
+MANAGED_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000ff"  # Azure ML's own, where managed networks live
+
+
+def _managed_endpoint_id(rule: Resource, workspace: Resource | None) -> str:
+    """The private endpoint Azure ML creates in the workspace's managed network for a rule:
+    resource group `azureml-managed-<workspaceId>`, named `<workspace>-<rule>` (the emulator's
+    convention; Azure's real naming is not verified, see docs/emulator.md)."""
     workspace_name = (rule.parent or "").rsplit("/", 1)[-1]
+    workspace_id = get_path(workspace.body, "properties.workspaceId") if workspace else None
     return (
-        "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourceGroups/azureml-managed-"
-        f"{workspace_name}/providers/Microsoft.Network/privateEndpoints/"
-        f"{workspace_name}-{rule.id.rsplit('/', 1)[-1]}"
+        f"/subscriptions/{MANAGED_SUBSCRIPTION}/resourceGroups/azureml-managed-{workspace_id or workspace_name}"
+        f"/providers/Microsoft.Network/privateEndpoints/{workspace_name}-{rule.id.rsplit('/', 1)[-1]}"
     )
 
 

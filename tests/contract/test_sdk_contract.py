@@ -20,7 +20,7 @@ from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from armemu import Emulator
-from armemu.seed import PROVIDERS
+from armemu.seed import CONNECTIVITY_SUBSCRIPTION, HUB_VNET, PROVIDERS
 from contract.conftest import SUBSCRIPTION, client_options, credential_args
 from secureml_operator.engine.errors import classify
 
@@ -33,7 +33,9 @@ def network(arm_emulator: Emulator, credential: ClientSecretCredential) -> Netwo
     return NetworkManagementClient(credential, SUBSCRIPTION, **client_options(arm_emulator))
 
 
-def test_network_types_through_create_read_update_delete(network: NetworkManagementClient) -> None:
+def test_network_types_through_create_read_update_delete(
+    arm_emulator: Emulator, credential: ClientSecretCredential, network: NetworkManagementClient
+) -> None:
     vnet = network.virtual_networks.begin_create_or_update(
         RG, "vnet-c", {"location": "brazilsouth", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}}
     ).result()
@@ -124,12 +126,15 @@ def test_network_types_through_create_read_update_delete(network: NetworkManagem
         },
     ).result()
     assert endpoint["properties"]["customDnsConfigs"][0]["ipAddresses"] == ["10.0.20.4"]
-    hub = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub"
-    peering = network.virtual_network_peerings.begin_create_or_update(
-        RG, "vnet-c", "to-hub", {"properties": {"remoteVirtualNetwork": {"id": hub}, "allowForwardedTraffic": True}}
+    peering = network.virtual_network_peerings.begin_create_or_update(  # to the hub in another subscription
+        RG,
+        "vnet-c",
+        "to-hub",
+        {"properties": {"remoteVirtualNetwork": {"id": HUB_VNET}, "allowForwardedTraffic": True}},
     ).result()
     assert peering["properties"]["remoteAddressSpace"]["addressPrefixes"] == ["10.1.0.0/16"]
-    firewall = network.azure_firewalls.get(RG, "fw-hub")
+    connectivity = NetworkManagementClient(credential, CONNECTIVITY_SUBSCRIPTION, **client_options(arm_emulator))
+    firewall = connectivity.azure_firewalls.get("rg-connectivity", "fw-hub")
     assert firewall["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == "10.1.0.4"
     # update: a child through its own endpoint; the parent lists it inline
     route["properties"]["nextHopType"] = "Internet"
@@ -200,9 +205,11 @@ def test_private_dns_zone_link_and_record(arm_emulator: Emulator, credential: Cl
     dns = PrivateDnsManagementClient(credential, SUBSCRIPTION, **client_options(arm_emulator))
     zone = dns.private_zones.begin_create_or_update(RG, "privatelink.api.azureml.ms", {"location": "global"}).result()
     assert zone["properties"]["numberOfRecordSets"] == 1
-    vnet = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub"
     link = dns.virtual_network_links.begin_create_or_update(
-        RG, "privatelink.api.azureml.ms", "hub", {"location": "global", "properties": {"virtualNetwork": {"id": vnet}}}
+        RG,
+        "privatelink.api.azureml.ms",
+        "hub",
+        {"location": "global", "properties": {"virtualNetwork": {"id": HUB_VNET}}},
     ).result()
     assert link["properties"]["virtualNetworkLinkState"] == "Completed"
     record = dns.record_sets.create_or_update(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from operatorharness import EXTRA_INBOUND, Manifest, OperatorEnv
 
-from armemu.seed import PROVIDERS
+from armemu.seed import HUB_VNET, PROVIDERS
 
 pytestmark = pytest.mark.integration
 INTERVAL = 10
@@ -214,7 +214,7 @@ def _platform_vnet(operator: OperatorEnv) -> None:
     operator.az_rest(
         "PUT",
         f"{ADOPTED}/virtualNetworkPeerings/platform-to-hub",
-        {"properties": {"remoteVirtualNetwork": {"id": f"{NET}/virtualNetworks/vnet-hub"}}},
+        {"properties": {"remoteVirtualNetwork": {"id": HUB_VNET}}},
     )
 
 

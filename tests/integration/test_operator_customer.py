@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from operatorharness import OperatorEnv
 
-from armemu.seed import DEPENDENCIES
+from armemu.seed import DEPENDENCIES, HUB_VNET
 
 pytestmark = pytest.mark.integration
 NET = "/providers/Microsoft.Network/"
@@ -49,7 +49,7 @@ def test_hub_firewall_example_builds_the_reference_layout(operator: OperatorEnv)
         link = _props(operator, f"{NET}privateDnsZones/{zone}/virtualNetworkLinks/vnet-litware-spoke-link")
         assert link["virtualNetwork"]["id"].endswith(vnet)
     peering = _props(operator, f"{vnet}/virtualNetworkPeerings/to-hub")
-    assert peering["remoteVirtualNetwork"]["id"].endswith("virtualNetworks/vnet-hub")
+    assert peering["remoteVirtualNetwork"]["id"].lower() == HUB_VNET.lower(), "the hub, in its own subscription"
     workspace = _props(operator, "/workspaces/mlw-litware-hub")
     assert workspace["managedNetwork"]["isolationMode"] == "Disabled"
     assert body["status"]["isolation"] == "CustomerVNet"

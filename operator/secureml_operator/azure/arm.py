@@ -4,6 +4,7 @@ Each ARM type maps to the operations group of the SDK that owns it (azure-mgmt-n
 azure-mgmt-privatedns, azure-ai-ml's ARM client); dependency targets the operator only touches at
 the edges (storage accounts, key vaults, registries) go through azure-mgmt-resource's generic
 by-id operations. Bodies in and out are plain REST JSON, so the engine diffs what ARM really sent.
+Every call goes to the subscription its id names, and is counted on that subscription's budget.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
-from secureml_operator.azure.budget import ArmBudgetPolicy, SubscriptionBudget
+from secureml_operator.azure.budget import ArmBudgetPolicy, BudgetRegistry, SubscriptionBudget
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
 
@@ -81,53 +82,75 @@ def _raw_json(pipeline_response: PipelineResponse, _deserialized: object, _heade
 
 
 class ArmClient:
-    """SDK clients for one subscription, sharing one credential and one request budget."""
+    """SDK clients for one credential, routed by each id's subscription.
+
+    A hub VNet or firewall may live in another subscription than the workspace (a connectivity
+    subscription in hub-and-spoke): every call goes to the subscription its ARM id names. The SDK
+    clients of a subscription are built on its first call, share the credential, and count each
+    attempt on that subscription's request budget (ARM throttles per subscription).
+    """
 
     def __init__(
         self,
-        subscription_id: str,
         credential: AsyncTokenCredential,
         cloud: CloudSettings,
-        budget: SubscriptionBudget,
+        budgets: BudgetRegistry,
         polling_interval: float = 5,
     ) -> None:
-        common: dict[str, Any] = {
-            "base_url": cloud.arm_endpoint,
-            "credential_scopes": [cloud.credential_scope],
-            "per_retry_policies": [ArmBudgetPolicy(budget)],
-            "polling_interval": polling_interval,
-        }
-        if cloud.ca_bundle:
-            common["connection_verify"] = cloud.ca_bundle
-        self.subscription_id = subscription_id
-        self.budget = budget
-        self._clients: dict[str, Any] = {
-            "network": NetworkManagementClient(credential, subscription_id, **common),
-            "dns": PrivateDnsManagementClient(credential, subscription_id, **common),
-            "ml": MachineLearningServicesMgmtClient(credential, subscription_id, **common),
-            "resources": ResourceManagementClient(credential, subscription_id, **common),
-        }
+        self.credential = credential
+        self.cloud = cloud
+        self.budgets = budgets
+        self.polling_interval = polling_interval
+        self._subscriptions: dict[str, dict[str, Any]] = {}  # lower-cased subscription -> SDK clients
+
+    def budget(self, subscription_id: str) -> SubscriptionBudget:
+        """The request budget calls in `subscription_id` draw on."""
+        return self.budgets.for_subscription(subscription_id)
+
+    def _clients(self, subscription_id: str) -> dict[str, Any]:
+        key = subscription_id.lower()
+        clients = self._subscriptions.get(key)
+        if clients is None:
+            common: dict[str, Any] = {
+                "base_url": self.cloud.arm_endpoint,
+                "credential_scopes": [self.cloud.credential_scope],
+                "per_retry_policies": [ArmBudgetPolicy(self.budget(subscription_id))],
+                "polling_interval": self.polling_interval,
+            }
+            if self.cloud.ca_bundle:
+                common["connection_verify"] = self.cloud.ca_bundle
+            credential = self.credential
+            clients = self._subscriptions[key] = {
+                "network": NetworkManagementClient(credential, subscription_id, **common),
+                "dns": PrivateDnsManagementClient(credential, subscription_id, **common),
+                "ml": MachineLearningServicesMgmtClient(credential, subscription_id, **common),
+                "resources": ResourceManagementClient(credential, subscription_id, **common),
+            }
+        return clients
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
+        for clients in self._subscriptions.values():
+            for client in clients.values():
+                await client.close()
+        self._subscriptions.clear()
 
     def _call(self, arm_id: ArmId, verb: str) -> tuple[Callable[..., Awaitable[Any]], list[str], SdkRoute]:
         route = ROUTES.get(arm_id.type.lower())
         if route is None:
             raise KeyError(f"no SDK route for {arm_id.type}")
-        operations = getattr(self._clients[route.client], route.operations)
+        operations = getattr(self._clients(arm_id.subscription)[route.client], route.operations)
         arguments = [arm_id.resource_group, *arm_id.names]
         if route.type_is_argument:
             arguments = [arm_id.resource_group, arm_id.names[0], arm_id.types[-1], arm_id.names[-1]]
         method = f"begin_{verb}" if route.long_running and verb != "get" else verb
         return getattr(operations, method), arguments, route
 
-    def _generic_api_version(self, arm_id: ArmId) -> str:
+    def _generic(self, arm_id: ArmId) -> tuple[Any, str]:
+        """The by-id operations of the id's subscription, and the api-version its provider serves."""
         version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower())
         if version is None:
             raise KeyError(f"no SDK route for {arm_id.type}")
-        return version
+        return self._clients(arm_id.subscription)["resources"].resources, version
 
     async def get(self, arm_id: ArmId) -> Json | None:
         """The resource as ARM returns it, or None when it does not exist."""
@@ -136,10 +159,8 @@ class ArmClient:
                 method, arguments, _ = self._call(arm_id, "get")
                 result: Json = await method(*arguments, cls=_raw_json)
                 return result
-            resources = self._clients["resources"].resources
-            generic: Json = await resources.get_by_id(
-                str(arm_id), api_version=self._generic_api_version(arm_id), cls=_raw_json
-            )
+            resources, version = self._generic(arm_id)
+            generic: Json = await resources.get_by_id(str(arm_id), api_version=version, cls=_raw_json)
             return generic
         except ResourceNotFoundError:
             return None
@@ -148,15 +169,21 @@ class ArmClient:
                 return None
             raise
 
-    async def put(self, arm_id: ArmId, body: Json, etag: str | None = None) -> Json:
-        """Create or replace; with `etag`, ARM refuses (412) when someone changed it since we read it."""
-        headers = {"If-Match": etag} if etag else {}
+    async def put(self, arm_id: ArmId, body: Json, etag: str | None = None, *, create_only: bool = False) -> Json:
+        """Create or replace. With `etag`, ARM refuses (412) when someone changed it since we read it;
+        with `create_only`, ARM refuses (412 PreconditionFailed) when the resource already exists."""
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-Match"] = etag
+        if create_only:
+            headers["If-None-Match"] = "*"
         if arm_id.type.lower() in ROUTES:
             method, arguments, route = self._call(arm_id, "create_or_update")
             outcome = await method(*arguments, body, cls=_raw_json, headers=headers)
             return await _finish(outcome, route.long_running)
-        poller = await self._clients["resources"].resources.begin_create_or_update_by_id(
-            str(arm_id), body, api_version=self._generic_api_version(arm_id), cls=_raw_json, headers=headers
+        resources, version = self._generic(arm_id)
+        poller = await resources.begin_create_or_update_by_id(
+            str(arm_id), body, api_version=version, cls=_raw_json, headers=headers
         )
         return await _finish(poller, True)
 
@@ -165,9 +192,8 @@ class ArmClient:
         if arm_id.type.lower() in ROUTES:
             method, arguments, route = self._call(arm_id, "update")
             return await _finish(await method(*arguments, body, cls=_raw_json), route.long_running)
-        poller = await self._clients["resources"].resources.begin_update_by_id(
-            str(arm_id), body, api_version=self._generic_api_version(arm_id), cls=_raw_json
-        )
+        resources, version = self._generic(arm_id)
+        poller = await resources.begin_update_by_id(str(arm_id), body, api_version=version, cls=_raw_json)
         return await _finish(poller, True)
 
     async def delete(self, arm_id: ArmId) -> None:
@@ -178,15 +204,14 @@ class ArmClient:
                 if route.long_running:
                     await outcome.result()
                 return
-            poller = await self._clients["resources"].resources.begin_delete_by_id(
-                str(arm_id), api_version=self._generic_api_version(arm_id)
-            )
+            resources, version = self._generic(arm_id)
+            poller = await resources.begin_delete_by_id(str(arm_id), api_version=version)
             await poller.result()
         except ResourceNotFoundError:
             return
 
     async def provision_managed_network(self, workspace: ArmId, include_spark: bool) -> Json:
-        operations = self._clients["ml"].managed_network_provisions
+        operations = self._clients(workspace.subscription)["ml"].managed_network_provisions
         poller = await operations.begin_provision_managed_network(
             workspace.resource_group, workspace.name, {"includeSpark": include_spark}, cls=_raw_json
         )
