@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from dataclasses import dataclass, field
 
 from secureml_operator.api.duration import parse_duration
+from secureml_operator.api.tenancy import GUID
 from secureml_operator.azure.budget import BudgetSettings
 from secureml_operator.azure.cloud import CloudSettings
 
@@ -34,6 +36,19 @@ def _duration(env: dict[str, str], name: str, default: str) -> datetime.timedelt
     return interval
 
 
+def _subscriptions(env: dict[str, str], name: str) -> frozenset[str]:
+    """Comma-separated subscription ids, lower-cased; empty or unset: none."""
+    raw = env.get(name) or ""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    malformed = [entry for entry in entries if not re.fullmatch(GUID, entry)]
+    if malformed:
+        raise ValueError(
+            f"{name}={raw!r}: {', '.join(repr(entry) for entry in malformed)} is not a subscription id "
+            "(a GUID like 00000000-0000-0000-0000-000000000000; separate several with commas)"
+        )
+    return frozenset(entry.lower() for entry in entries)
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     cloud: CloudSettings
@@ -42,6 +57,8 @@ class OperatorSettings:
     retry_delay_seconds: float = 15.0  # first retry after a transient ARM failure (then backoff)
     max_workers: int = 20  # custom resources reconciled at once
     drift_interval: datetime.timedelta = datetime.timedelta(seconds=60)  # when spec.drift.interval is unset
+    # The only subscriptions the operator may use while no SecureMLTenancyPolicy exists (api/tenancy.py).
+    allowed_subscriptions: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
@@ -59,4 +76,5 @@ class OperatorSettings:
             retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 15.0),
             max_workers=int(_float(values, "SMLW_MAX_WORKERS", 20)),
             drift_interval=_duration(values, "SMLW_DRIFT_INTERVAL", "60s"),
+            allowed_subscriptions=_subscriptions(values, "SMLW_ALLOWED_SUBSCRIPTIONS"),
         )

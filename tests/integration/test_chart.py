@@ -172,7 +172,7 @@ def test_namespaced_mode_renders_a_role_and_a_peering_per_namespace(helm: str) -
     assert sorted(doc["metadata"]["namespace"] for doc in docs if doc["kind"] == "KopfPeering") == ["team-a", "team-b"]
     assert not [doc for doc in docs if doc["kind"] == "ClusterKopfPeering"]
     cluster_resources = {resource for rule in only(docs, "ClusterRole")["rules"] for resource in rule["resources"]}
-    assert cluster_resources == {"customresourcedefinitions", "namespaces"}, (
+    assert cluster_resources == {"customresourcedefinitions", "namespaces", "securemltenancypolicies"}, (
         "namespaced mode: nothing else cluster-wide"
     )
     assert [arg for arg in container(docs)["args"] if arg.startswith("--namespace")] == [

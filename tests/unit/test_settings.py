@@ -42,3 +42,23 @@ def test_sweep_uses_the_spec_interval_or_the_operator_default() -> None:
     assert not sweep_due(_body(None, two_minutes_ago), default_interval=5 * MINUTE)
     assert not sweep_due(_body("10m", two_minutes_ago), default_interval=MINUTE)
     assert sweep_due(_body("30s", two_minutes_ago), default_interval=5 * MINUTE)
+
+
+SUB_A = "0000000A-0000-0000-0000-000000000000"
+SUB_B = "11111111-1111-1111-1111-111111111111"
+
+
+def test_allowed_subscriptions_default_to_none() -> None:
+    assert OperatorSettings.from_env({}).allowed_subscriptions == frozenset()
+    assert OperatorSettings.from_env({"SMLW_ALLOWED_SUBSCRIPTIONS": ""}).allowed_subscriptions == frozenset()
+
+
+def test_allowed_subscriptions_are_read_comma_separated_and_lower_cased() -> None:
+    settings = OperatorSettings.from_env({"SMLW_ALLOWED_SUBSCRIPTIONS": f" {SUB_A} ,{SUB_B},"})
+    assert settings.allowed_subscriptions == frozenset({SUB_A.lower(), SUB_B})
+
+
+@pytest.mark.parametrize("value", ["not-a-guid", f"{SUB_A};{SUB_B}", "0000000-0000-0000-0000-0000000000000"])
+def test_a_malformed_subscription_is_refused_by_name(value: str) -> None:
+    with pytest.raises(ValueError, match=r"SMLW_ALLOWED_SUBSCRIPTIONS=.*is not a subscription id \(a GUID"):
+        OperatorSettings.from_env({"SMLW_ALLOWED_SUBSCRIPTIONS": value})
