@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
 import prometheus_client
 
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
+from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweepable
+from secureml_operator.engine.ledger import IP_RULE, Origin, entry_key
+from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, Tenancy, sweepable
 from secureml_operator.settings import OperatorSettings
 
 DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
@@ -71,24 +74,63 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0) -> Target:
+ClaimsIndex = kopf.Index[tuple[str, str], tuple[str, str]]
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def ip_rule_claims(status: kopf.Status, uid: str | None, **_: Any) -> dict[tuple[str, str], tuple[str, str]]:
+    """(target key, address) -> (uid, origin) for every IP rule in every resource's ledger: an IP
+    rule we added comes off only when no other live resource still needs it."""
+    return {
+        (entry_key(str(item["id"])), str(item["name"]).lower()): (str(uid), str(item.get("origin")))
+        for item in status.get("ledger") or []
+        if item.get("type") == IP_RULE and item.get("name") and item.get("id")
+    }
+
+
+@kopf.index(GROUP, VERSION, TENANCY_PLURAL)
+def tenancy_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    """The SecureMLTenancyPolicy the operator obeys (only `default` is read), kept current by a watch."""
+    return {name: dict(spec)} if name == POLICY_NAME else {}
+
+
+@kopf.index("", "v1", "namespaces")
+def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    """Namespace labels, which tenants may select namespaces by."""
+    return {name: dict(labels)}
+
+
+def _tenancy(namespace: str, kwargs: dict[str, Any]) -> Tenancy:
+    policies: Iterable[dict[str, Any]] = kwargs["tenancy_policies"].get(POLICY_NAME, [])
+    labels: Iterable[dict[str, str]] = kwargs["namespace_labels"].get(namespace, [])
+    return Tenancy(next(iter(policies), None), next(iter(labels), {}))
+
+
+def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[str, Any], retry: int = 0) -> Target:
     if "resource" not in memo:
         memo.resource = ResourceMemo()
-    return Target(body, patch, memo.resource, retry)
+    own_uid = str(body.metadata.uid)
+    claims: ClaimsIndex = kwargs["ip_rule_claims"]
+
+    def other_claims(target: str, address: str) -> frozenset[Origin]:
+        found: Iterable[tuple[str, str]] = claims.get((entry_key(target), address.lower()), [])
+        return frozenset(Origin(origin) for uid, origin in found if uid != own_uid)
+
+    return Target(body, patch, memo.resource, retry, other_claims, _tenancy(str(body.metadata.namespace), kwargs))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await memo.reconciler.reconcile(_target(body, patch, memo, retry))
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+    await memo.reconciler.reconcile(_target(body, patch, memo, kwargs, retry))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=sweepable)
 async def drift_sweep(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
-    await memo.reconciler.sweep(_target(body, patch, memo, int(kwargs.get("retry", 0))))
+    await memo.reconciler.sweep(_target(body, patch, memo, kwargs, int(kwargs.get("retry", 0))))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    await memo.reconciler.delete(_target(body, patch, memo))
+async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    await memo.reconciler.delete(_target(body, patch, memo, kwargs))

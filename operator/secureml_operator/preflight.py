@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from secureml_operator.api.models import CustomerNetwork, SecureMLWorkspaceSpec
 from secureml_operator.api.rules import contains, overlaps
 from secureml_operator.azure.arm import ArmClient
@@ -16,7 +13,7 @@ from secureml_operator.desired.observed import Observed
 from secureml_operator.engine.errors import PermanentFailure
 
 
-async def observe(arm: ArmClient, spec: SecureMLWorkspaceSpec, status: Mapping[str, Any]) -> Observed:
+async def observe(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> Observed:
     """Run the checks, and gather what plan() needs beyond the spec."""
     await _registry_is_premium(arm, spec)
     network = spec.outbound.customer_network
@@ -25,16 +22,7 @@ async def observe(arm: ArmClient, spec: SecureMLWorkspaceSpec, status: Mapping[s
     if network is not None:
         await _existing_vnet_has_room(arm, network)
         firewall_ip, firewall_egress = await _firewall(arm, network)
-    return Observed(firewall_ip, firewall_egress, allowlisted(status))
-
-
-def allowlisted(status: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """`status.allowlistedEgress`: the IPs the last walks put on each allowlistEgressOn target."""
-    return {
-        str(entry["target"]): tuple(entry.get("ips") or ())
-        for entry in status.get("allowlistedEgress") or []
-        if entry.get("target")
-    }
+    return Observed(firewall_ip, firewall_egress)
 
 
 async def _registry_is_premium(arm: ArmClient, spec: SecureMLWorkspaceSpec) -> None:

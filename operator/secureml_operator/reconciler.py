@@ -7,7 +7,9 @@ failures are retried (kopf.TemporaryError with backoff) and which stall it until
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +19,8 @@ import kopf
 from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
-from secureml_operator import metrics, preflight
+from secureml_operator import kube, metrics, preflight
+from secureml_operator.api import tenancy
 from secureml_operator.api.duration import parse_duration
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.access import AzureAccess
@@ -26,8 +29,9 @@ from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.graph import DesiredGraph
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
-from secureml_operator.engine.engine import Change, Engine, Mode, RunReport
+from secureml_operator.engine.engine import Change, Engine, Mode, OtherClaims, RunReport, nobody_else
 from secureml_operator.engine.errors import PermanentFailure, TransientFailure, classify
+from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin
 from secureml_operator.engine.ownership import Owner
 from secureml_operator.status import conditions as c
 from secureml_operator.status import report as status_report
@@ -39,8 +43,11 @@ CONFLICT_THRESHOLD = 3  # corrections of one field in consecutive sweeps before 
 
 @dataclass
 class ResourceMemo:
-    """Per custom resource, in the operator's memory: conflicting-writer bookkeeping."""
+    """Per custom resource, in the operator's memory: conflicting-writer bookkeeping, and the lock
+    that keeps its walks (reconcile, sweep, delete) one at a time, so each sees the ledger the last
+    one left."""
 
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     generation: int = 0
     corrections: dict[tuple[str, str], int] = field(default_factory=dict)
     frozen: set[tuple[str, str]] = field(default_factory=set)
@@ -58,6 +65,15 @@ class ResourceMemo:
 
 
 @dataclass(frozen=True)
+class Tenancy:
+    """What the namespace may reach: the SecureMLTenancyPolicy `default` (None: there is none) and
+    the namespace's labels, both from kopf indexes."""
+
+    policy: dict[str, Any] | None = None
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Target:
     """The custom resource one walk is for, as kopf hands it to a handler."""
 
@@ -65,6 +81,8 @@ class Target:
     patch: kopf.Patch
     memo: ResourceMemo
     retry: int = 0  # how many times kopf already retried this handler (for backoff)
+    other_claims: OtherClaims = nobody_else  # IP rules other SecureMLWorkspaces hold (a kopf index)
+    tenancy: Tenancy = field(default_factory=Tenancy)
 
     @property
     def generation(self) -> int:
@@ -77,6 +95,33 @@ class Target:
 
     def set_conditions(self, *updates: Condition) -> None:
         self.patch.fns.append(conditions_patch(list(updates), self.generation))
+
+    def ledger(self) -> Ledger:
+        """The ledger in status; a create announced mid-walk is written to status at once."""
+        meta = self.body.metadata
+
+        async def persist(entries: list[dict[str, Any]]) -> None:
+            await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
+
+        return Ledger.from_status(dict(self.body.get("status") or {}), persist)
+
+
+def _observed_allowlists(ledger: Ledger, others: OtherClaims, observed: Observed | None = None) -> Observed:
+    """The IP rules in our ledger by target, and those we alone may take off again: added by us,
+    and needed by no other live resource."""
+    listed: dict[str, list[str]] = {}
+    removable: dict[str, list[str]] = {}
+    for entry in ledger.entries.values():
+        if entry.type != IP_RULE or not entry.name:
+            continue
+        listed.setdefault(entry.id, []).append(entry.name)
+        if entry.origin is Origin.CREATED and not others(entry.id, entry.name):
+            removable.setdefault(entry.id, []).append(entry.name)
+    return dataclasses.replace(
+        observed or Observed(),
+        allowlisted={target: tuple(ips) for target, ips in listed.items()},
+        removable={target: tuple(ips) for target, ips in removable.items()},
+    )
 
 
 def parse_spec(target: Target) -> SecureMLWorkspaceSpec:
@@ -129,60 +174,113 @@ class Reconciler:
 
     async def _arm(self, target: Target, spec: SecureMLWorkspaceSpec) -> ArmClient:
         credential = spec.azure.credential_ref.name if spec.azure.credential_ref else None
-        return await self.access.client(spec.azure.subscription_id, target.owner.namespace, credential)
+        return await self.access.client(target.owner.namespace, credential)
 
-    def _engine(self, target: Target, arm: ArmClient, mode: Mode) -> Engine:
+    def _engine(
+        self, target: Target, spec: SecureMLWorkspaceSpec, arm: ArmClient, ledger: Ledger, mode: Mode
+    ) -> Engine:
         async def announce(verb: str, resource: str, why: str) -> None:
             kopf.info(target.body, reason=f"Azure{verb}", message=f"{verb} {resource}: {why}")
 
-        return Engine(arm, target.owner, mode, announce, frozenset(target.memo.frozen))
+        return Engine(
+            arm,
+            target.owner,
+            ledger,
+            mode,
+            announce,
+            frozenset(target.memo.frozen),
+            adopt=spec.adoption == "Adopt",
+            other_claims=target.other_claims,
+        )
 
-    async def _prepare(self, target: Target) -> tuple[SecureMLWorkspaceSpec, ArmClient, Observed, DesiredGraph]:
+    async def _prepare(
+        self, target: Target, ledger: Ledger
+    ) -> tuple[SecureMLWorkspaceSpec, ArmClient, Observed, DesiredGraph]:
         """Everything before the first write: parse, authenticate, check what only Azure knows, plan."""
         spec = parse_spec(target)
+        self._check_permitted(target, spec)
         try:
             arm = await self._arm(target, spec)
-            observed = await preflight.observe(arm, spec, target.body.get("status") or {})
+            observed = await preflight.observe(arm, spec)
         except HttpResponseError as error:  # also ClientAuthenticationError: no token, no access
             transient, reason, message = classify(error)
             if transient:
                 raise TransientFailure(reason, message) from error
             raise PermanentFailure(reason, message) from error
+        observed = _observed_allowlists(ledger, target.other_claims, observed)
         return spec, arm, observed, plan(spec, observed)
+
+    def _check_permitted(self, target: Target, spec: SecureMLWorkspaceSpec) -> None:
+        """The tenancy policy, checked again before any Azure call (admission may have been off)."""
+        violations = tenancy.evaluate(
+            spec,
+            target.owner.namespace,
+            target.tenancy.namespace_labels,
+            target.tenancy.policy,
+            self.access.settings.allowed_subscriptions,
+        )
+        if violations:
+            raise PermanentFailure("NotPermitted", tenancy.admission_message(violations))
+
+    def _drop_unreachable(self, target: Target, ledger: Ledger) -> None:
+        """Teardown touches only ledger entries inside what the namespace may reach: an entry outside
+        it (status edited by hand, or the policy narrowed since) is left alone and reported."""
+        for entry in list(ledger.entries.values()):
+            settings = self.access.settings
+            reachable = tenancy.may_reach(
+                entry.id,
+                target.owner.namespace,
+                target.tenancy.namespace_labels,
+                target.tenancy.policy,
+                settings.allowed_subscriptions,
+            )
+            if not reachable:
+                ledger.forget(entry.id, entry.name)
+                kopf.warn(
+                    target.body,
+                    reason="NotPermitted",
+                    message=f"{entry.id} is outside what namespace {target.owner.namespace} may reach: left alone",
+                )
 
     async def reconcile(self, target: Target) -> None:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""
-        with metrics.RECONCILE_SECONDS.labels("reconcile").time():
-            try:
-                spec, arm, observed, graph = await self._prepare(target)
-            except PermanentFailure as failure:
-                raise stall(target, failure) from failure
-            except TransientFailure as failure:
-                raise self._retry_later(target, [], failure.reason, failure.message) from failure
-            report = await self._engine(target, arm, Mode.ENFORCE).converge(graph)
-            self._publish(target, spec, observed, graph, report, sweep=False)
+        async with target.memo.lock:
+            with metrics.RECONCILE_SECONDS.labels("reconcile").time():
+                ledger = target.ledger()
+                try:
+                    spec, arm, observed, graph = await self._prepare(target, ledger)
+                except PermanentFailure as failure:
+                    raise stall(target, failure) from failure
+                except TransientFailure as failure:
+                    raise self._retry_later(target, [], failure.reason, failure.message) from failure
+                report = await self._engine(target, spec, arm, ledger, Mode.ENFORCE).converge(graph)
+                self._publish(target, spec, observed, graph, report, ledger, sweep=False)
 
     async def sweep(self, target: Target) -> None:
         """The drift timer: the same walk (Detect mode only reports). Failures are published, never
         raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
         if not sweep_due(target.body, self.access.settings.drift_interval):
             return
-        with metrics.RECONCILE_SECONDS.labels("drift").time():
-            try:
-                spec, arm, observed, graph = await self._prepare(target)
-            except PermanentFailure as failure:
-                stall(target, failure)
-                return
-            except TransientFailure as failure:
-                kopf.warn(target.body, reason=failure.reason, message=f"drift sweep skipped: {failure.message}")
-                return
-            report = await self._engine(target, arm, Mode(spec.drift.mode)).converge(graph)
-            target.memo.observe(target.generation, report)
-            with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
-                self._publish(target, spec, observed, graph, report, sweep=True)
+        async with target.memo.lock:
+            with metrics.RECONCILE_SECONDS.labels("drift").time():
+                ledger = target.ledger()
+                try:
+                    spec, arm, observed, graph = await self._prepare(target, ledger)
+                except PermanentFailure as failure:
+                    stall(target, failure)
+                    return
+                except TransientFailure as failure:
+                    kopf.warn(target.body, reason=failure.reason, message=f"drift sweep skipped: {failure.message}")
+                    return
+                report = await self._engine(target, spec, arm, ledger, Mode(spec.drift.mode)).converge(graph)
+                target.memo.observe(target.generation, report)
+                with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
+                    self._publish(target, spec, observed, graph, report, ledger, sweep=True)
 
     async def delete(self, target: Target) -> None:
-        """deletionPolicy Delete removes what we created (dependents first); Retain touches nothing."""
+        """deletionPolicy Delete removes what the ledger says we created (dependents first) and takes
+        back the IP rules we added; Retain touches nothing. A resource that never owned anything
+        makes no Azure call at all."""
         try:
             spec = parse_spec(target)
         except PermanentFailure:
@@ -191,13 +289,20 @@ class Reconciler:
         if spec.deletion_policy == "Retain":
             kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
             return
-        arm = await self._arm(target, spec)
-        observed = Observed(allowlisted=preflight.allowlisted(target.body.get("status") or {}))
-        report = await self._engine(target, arm, Mode.ENFORCE).teardown(plan(spec, observed))
-        failure = status_report.first_failure(report)
-        if failure is not None:
-            kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
-            raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
+        async with target.memo.lock:
+            ledger = target.ledger()
+            self._drop_unreachable(target, ledger)
+            if not ledger:
+                kopf.info(target.body, reason="NothingOwned", message="nothing in Azure was created by this resource")
+                return
+            arm = await self._arm(target, spec)
+            observed = _observed_allowlists(ledger, target.other_claims)
+            report = await self._engine(target, spec, arm, ledger, Mode.ENFORCE).teardown(plan(spec, observed))
+            target.patch.status.update(status_report.ledger_facts(ledger))
+            failure = status_report.first_failure(report)
+            if failure is not None:
+                kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
+                raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
 
     def _publish(
         self,
@@ -206,12 +311,13 @@ class Reconciler:
         observed: Observed,
         graph: DesiredGraph,
         report: RunReport,
+        ledger: Ledger,
         sweep: bool,
     ) -> None:
         status = target.patch.status
-        enforcing = not sweep or spec.drift.mode == "Enforce"
-        network = status_report.customer_network_facts(spec, report, observed, enforcing)
-        for key, value in {**status_report.facts(spec, report), **network}.items():
+        network = status_report.customer_network_facts(spec, report, observed)
+        facts = {**status_report.facts(spec, report), **network, **status_report.ledger_facts(ledger)}
+        for key, value in facts.items():
             status[key] = value
         status["resources"] = status_report.owned_resources(graph, report)
         drift_changes = report.changes if sweep else []

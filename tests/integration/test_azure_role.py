@@ -43,16 +43,29 @@ def _user_assigned_identity(manifest: Manifest) -> None:
     manifest["spec"]["workspace"]["identity"] = {"type": "UserAssigned", "userAssignedIdentityId": IDENTITY}
 
 
+def _existing_vnet(manifest: Manifest) -> None:
+    """Subnets and the hub peering in a VNet the platform already has: the operator deletes exactly
+    those one by one (its own VNet would take them along)."""
+    network = manifest["spec"]["outbound"]["customerNetwork"]
+    network["virtualNetwork"] = {"existingId": f"{NET}/virtualNetworks/vnet-litware-clients"}
+    network["subnets"] = {
+        "training": {"addressPrefix": "10.2.40.0/24"},
+        "scoring": {"addressPrefix": "10.2.90.0/24"},
+        "privateEndpoints": {"addressPrefix": "10.2.20.0/24"},
+    }
+
+
 @dataclass(frozen=True)
 class Scenario:
     example: str
     name: str  # metadata.name in the example
     change: Callable[[Manifest], None] | None = None
     tamper: tuple[Tamper, ...] = ()
+    variant: str = ""
 
     @property
     def id(self) -> str:
-        return self.example.split("-")[0]
+        return self.example.split("-")[0] + (f"-{self.variant}" if self.variant else "")
 
 
 WS_APPROVED = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
@@ -86,6 +99,7 @@ SCENARIOS = [
             ),
         ),
     ),
+    Scenario("04-customer-vnet-hub-firewall.yaml", "litware-hub", _existing_vnet, variant="existing-vnet"),
     Scenario("05-fully-private.yaml", "litware-private"),
     Scenario("06-selected-ips.yaml", "litware-selected-ips", _user_assigned_identity),
 ]

@@ -141,40 +141,6 @@ def test_registry_that_is_not_premium_stalls_without_writes(operator: OperatorEn
     assert operator.writes() == [], [(w["method"], w["path"].rsplit("/providers/", 1)[-1]) for w in operator.writes()]
 
 
-def test_unowned_workspace_is_adopted_and_not_deleted(operator: OperatorEnv) -> None:
-    workspace = f"{SUB}/Microsoft.MachineLearningServices/workspaces/mlw-litware-ips"
-    existing = {
-        "location": "brazilsouth",
-        "tags": {"team": "data"},
-        "properties": {
-            "storageAccount": f"{SUB}/Microsoft.Storage/storageAccounts/stlitware",
-            "keyVault": f"{SUB}/Microsoft.KeyVault/vaults/kv-litware",
-            "publicNetworkAccess": "Enabled",
-        },
-    }
-    operator.az_rest("PUT", workspace, existing)
-    operator.apply(operator.manifest("06-selected-ips.yaml", deletionPolicy="Delete"))
-    operator.wait_ready("litware-selected-ips")
-    adopted = operator.arm_resource(workspace)
-    assert adopted is not None
-    assert adopted["tags"]["team"] == "data" and adopted["tags"]["secureml.io-adopted"] == "true"
-    assert adopted["properties"]["networkAcls"]["defaultAction"] == "Deny"
-    operator.kube.kubectl("delete", "smlw", "litware-selected-ips", "-n", operator.namespace, "--timeout=60s")
-    assert operator.arm_resource(workspace) is not None, "an adopted workspace is not ours to delete"
-
-
-def test_workspace_owned_by_another_resource_stalls(operator: OperatorEnv) -> None:
-    operator.apply(operator.manifest("06-selected-ips.yaml"))
-    operator.wait_ready("litware-selected-ips")
-    twin = operator.manifest("06-selected-ips.yaml")
-    twin["metadata"]["name"] = "litware-twin"
-    operator.apply(twin)
-    operator.wait_for("Stalled", lambda: operator.condition("litware-twin", "Stalled").get("status") == "True")
-    condition = operator.condition("litware-twin", "Stalled")
-    assert condition["reason"] == "OwnedByAnotherResource"
-    assert "litware-selected-ips" in condition["message"]
-
-
 def test_additive_policy_keeps_and_reports_extra_rules(operator: OperatorEnv) -> None:
     workspace = f"{SUB}/Microsoft.MachineLearningServices/workspaces/mlw-litware-approved"
     manifest = operator.manifest("02-managed-approved-outbound.yaml")

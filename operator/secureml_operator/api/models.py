@@ -355,6 +355,12 @@ class Spec(Model):
         default="Delete",
         description="Delete: remove what the operator created; Retain: leave Azure untouched.",
     )
+    adoption: Literal["Never", "Adopt"] = Field(
+        default="Never",
+        description="What to do with a resource the spec names that exists and was not created by this resource "
+        "(a workspace, or a subnet in an existing VNet): Never refuses it (Stalled, reason ExistsUnowned, nothing "
+        "written); Adopt manages it to the spec and never deletes it.",
+    )
 
 
 SecureMLWorkspaceSpec = Spec
@@ -408,6 +414,20 @@ class OwnedResource(BaseModel):
     state: str = Field(description="provisioningState.")
 
 
+class LedgerEntry(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    id: str = Field(description="ARM id (for an ipRule: the target whose IP rules hold it).")
+    type: str = Field(description="ARM type, or ipRule.")
+    origin: Literal["Created", "Adopted", "Claimed", "Shared"] = Field(
+        description="Created (deleted with this resource), Adopted (never deleted), Claimed (an IP rule that was "
+        "there before us), Shared (private DNS: created, never deleted)."
+    )
+    identity: str | None = Field(default=None, description="Azure's identity for it (resourceGuid, workspaceId).")
+    pending: bool | None = Field(default=None, description="A create announced and not confirmed yet.")
+    name: str | None = Field(default=None, description="The IP address of an ipRule.")
+    changed: list[str] | None = Field(default=None, description="Adopted: the fields the operator changed.")
+
+
 class SubnetStatus(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
     role: str = Field(description="training, scoring or privateEndpoints.")
@@ -453,6 +473,11 @@ class Status(BaseModel):
     )
     drift: DriftStatus | None = Field(default=None, description="The drift report.")
     resources: list[OwnedResource] = Field(default_factory=list, description="What the operator owns in Azure.")
+    ledger: list[LedgerEntry] | None = Field(
+        default=None,
+        description="Every Azure resource, child and IP rule this resource created or adopted: teardown deletes "
+        "exactly its Created entries. Written only by the operator (users get no access to the status subresource).",
+    )
     pending_private_endpoints: list[str] = Field(
         default_factory=list, description="Private endpoint connections still waiting for approval."
     )

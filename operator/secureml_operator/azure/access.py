@@ -1,17 +1,21 @@
-"""ARM clients per (subscription, credential), built once and shared by every custom resource.
+"""ARM clients per credential, built once and shared by every custom resource.
+
+One `ArmClient` serves every subscription a credential reaches: it routes each call by the
+subscription in the resource's id and draws on that subscription's budget (one `BudgetRegistry`
+for the operator, so two credentials in one subscription share its budget too).
 
 The credential is the operator's own identity unless the spec names a Secret; reading that Secret is
-the only Kubernetes API call the operator makes besides its own resource and events.
+with the ledger's status patch (kube.py), the only Kubernetes API calls the operator makes itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 import kubernetes
 from azure.core.credentials_async import AsyncTokenCredential
 
+from secureml_operator import kube
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.budget import BudgetRegistry
 from secureml_operator.azure.credentials import ServicePrincipal, build_credential
@@ -19,19 +23,11 @@ from secureml_operator.engine.errors import PermanentFailure
 from secureml_operator.settings import OperatorSettings
 
 
-def _load_kubernetes_config() -> None:
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        # The client reads $KUBECONFIG when imported; pass it explicitly so a later value counts.
-        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
-
-
 async def read_service_principal(namespace: str, secret_name: str) -> tuple[ServicePrincipal, str]:
     """The Secret's service principal and its resourceVersion (a new version means a new credential)."""
 
     def read() -> tuple[dict[str, str] | None, str]:
-        _load_kubernetes_config()
+        kube.load_config()
         api = kubernetes.client.CoreV1Api()
         try:
             secret = api.read_namespaced_secret(secret_name, namespace)
@@ -55,9 +51,11 @@ class AzureAccess:
         self.settings = settings
         self.budgets = BudgetRegistry(settings.budget)
         self._credentials: dict[str, AsyncTokenCredential] = {}
-        self._clients: dict[tuple[str, str], ArmClient] = {}
+        self._clients: dict[str, ArmClient] = {}
 
-    async def client(self, subscription_id: str, namespace: str, secret_name: str | None) -> ArmClient:
+    async def client(self, namespace: str, secret_name: str | None) -> ArmClient:
+        """The client of the credential the spec names (None: the operator's own identity); it
+        routes every call by the subscription in the resource's id."""
         if secret_name is None:
             credential_key, principal = "operator-identity", None
         else:
@@ -65,16 +63,14 @@ class AzureAccess:
             credential_key = f"{namespace}/{secret_name}@{version}"
         if credential_key not in self._credentials:
             self._credentials[credential_key] = build_credential(self.settings.cloud, principal)
-        key = (subscription_id.lower(), credential_key)
-        if key not in self._clients:
-            self._clients[key] = ArmClient(
-                subscription_id,
+        if credential_key not in self._clients:
+            self._clients[credential_key] = ArmClient(
                 self._credentials[credential_key],
                 self.settings.cloud,
-                self.budgets.for_subscription(subscription_id),
+                self.budgets,
                 polling_interval=self.settings.polling_interval_seconds,
             )
-        return self._clients[key]
+        return self._clients[credential_key]
 
     async def close(self) -> None:
         for client in self._clients.values():

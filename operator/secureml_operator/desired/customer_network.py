@@ -291,7 +291,8 @@ def _add_allowlists(graph: DesiredGraph, targets: list[str], egress_nodes: tuple
     """allowlistEgressOn: our egress IPs in each target's IP rules, everyone else's kept (Additive).
 
     The NAT gateway's IPs are known only once its public IPs exist, so the rules are resolved during
-    the walk; IPs we added before and no longer use (or on targets no longer listed) are removed.
+    the walk. An IP rule is added only when absent; one we added and no longer use (or on a target no
+    longer listed) is removed unless another resource still needs it (the ledger counts them).
     """
     for target, keep in allowlist_targets(targets, observed):
         target_id = ArmId.parse(target)
@@ -319,12 +320,12 @@ def _allowlist_resolver(target: ArmId, egress_nodes: tuple[str, ...], observed: 
     path = {
         "microsoft.containerregistry": "properties.networkRuleSet.ipRules",
     }.get(target.namespace.lower(), "properties.networkAcls.ipRules")
-    before = observed.allowlisted_on(str(target))
+    removable = observed.removable_on(str(target))
 
     def resolve(live: LiveLookup) -> tuple[FieldRule, ...]:
         ips = egress_ips(live, egress_nodes, observed) if keep else ()
         rules = tuple({"value": ip, "action": "Allow"} for ip in ips)
-        stale = tuple({"value": ip} for ip in before if ip not in ips)
+        stale = tuple({"value": ip} for ip in removable if ip not in ips)
         return (Members(path, rules, key="value", authoritative=False, forbidden=stale),)
 
     return resolve

@@ -7,6 +7,7 @@ outbound rules) are a `ChildSet` on the parent, read from the parent's single GE
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -104,16 +105,23 @@ class Action:
     """
 
     name: str
-    steps: Callable[[Json], list[Step]]
+    steps: Callable[[Json, LiveLookup], list[Step]]  # (this node's live body, the walk's other bodies)
 
 
 @dataclass
 class DesiredGraph:
+    """`anchor`: the node every independent node waits for (the workspace). Every name in the graph
+    derives from the workspace's, so whoever creates the workspace is the one owner of them all: two
+    resources racing for one workspace never split its parts between them."""
+
     nodes: dict[str, Node] = field(default_factory=dict)
+    anchor: str | None = None
 
     def add(self, node: Node) -> Node:
         if node.key in self.nodes:
             raise ValueError(f"duplicate node {node.id}")
+        if not node.depends_on and self.anchor is not None:
+            node = dataclasses.replace(node, depends_on=(self.anchor,))
         missing = [dependency for dependency in node.depends_on if dependency not in self.nodes]
         if missing:
             raise ValueError(f"{node.id} depends on nodes not yet in the graph: {missing}")

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 class Observed:
     firewall_private_ip: str | None = None  # egress.firewall: given in the spec, or read from the firewall
     firewall_egress_ips: tuple[str, ...] = ()  # the firewall's public IPs, when it is referenced by id
-    allowlisted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # target id -> IPs we added
+    allowlisted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # target id -> IPs in our ledger
+    removable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # of those: ours alone to take off
 
-    def allowlisted_on(self, target: str) -> tuple[str, ...]:
-        return next((ips for key, ips in self.allowlisted.items() if key.lower() == target.lower()), ())
+    def removable_on(self, target: str) -> tuple[str, ...]:
+        return next((ips for key, ips in self.removable.items() if key.lower() == target.lower()), ())

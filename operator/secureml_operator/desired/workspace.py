@@ -7,6 +7,7 @@ managed network needs provisioning, which private DNS zones a workspace private 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
@@ -20,6 +21,7 @@ from secureml_operator.desired.graph import (
     DesiredGraph,
     Lifecycle,
     ListPolicy,
+    LiveLookup,
     Node,
     Step,
 )
@@ -141,7 +143,7 @@ def _provisioning(spec: SecureMLWorkspaceSpec, arm_id: ArmId) -> Action | None:
         return None
     want_spark = bool(managed.spark_ready)
 
-    def steps(live: Json) -> list[Step]:
+    def steps(live: Json, _lookup: LiveLookup) -> list[Step]:
         status = get_path(live, "properties.managedNetwork.status") or {}
         active = str(status.get("status", "")).lower() == "active"
         if active and (status.get("sparkReady") or not want_spark):
@@ -166,7 +168,7 @@ def add_workspace(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -> Node:
             ignore=_azure_managed,
         ),
     )
-    return graph.add(
+    node = graph.add(
         Node(
             id=arm_id,
             create_body=_workspace_body(spec),
@@ -176,20 +178,44 @@ def add_workspace(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -> Node:
             action=_provisioning(spec, arm_id),
         )
     )
+    graph.anchor = node.key
+    return node
 
 
 APPROVE_ACTION = "approvePrivateEndpointConnections"
 
 
-def ours_pending(target: Json, workspace_name: str) -> list[Json]:
-    """Pending connections on a target that our workspace's managed network asked for: Azure names
-    the managed private endpoint after the workspace, so its id carries the workspace name."""
-    return [
-        connection
-        for connection in get_path(target, "properties.privateEndpointConnections") or []
-        if str(get_path(connection, "properties.privateLinkServiceConnectionState.status")).lower() == "pending"
-        and workspace_name.lower() in str(get_path(connection, "properties.privateEndpoint.id") or "").lower()
-    ]
+def ours_pending(target: Json, workspace: Json | None, rules: Iterable[str]) -> list[Json]:
+    """Pending connections on a target that our workspace's managed network asked for, exactly: the
+    managed private endpoint of rule R is `<workspace>-<R>`, in the managed resource group named after
+    the workspace's Azure-assigned workspaceId (not guessable from outside). Anything else stays
+    Pending. (How Azure names these endpoints is not verified: docs/emulator.md.)"""
+    workspace_guid = str(get_path(workspace or {}, "properties.workspaceId") or "").lower()
+    name = str((workspace or {}).get("name") or "").lower()
+    if not workspace_guid or not name:
+        return []
+    endpoints = {f"{name}-{rule}".lower() for rule in rules}
+    pending = []
+    for connection in get_path(target, "properties.privateEndpointConnections") or []:
+        state = str(get_path(connection, "properties.privateLinkServiceConnectionState.status")).lower()
+        try:
+            endpoint = ArmId.parse(str(get_path(connection, "properties.privateEndpoint.id") or ""))
+        except ValueError:
+            continue
+        ours = endpoint.name.lower() in endpoints and workspace_guid in endpoint.resource_group.lower()
+        if state == "pending" and ours:
+            pending.append(connection)
+    return pending
+
+
+def endpoint_rules(spec: SecureMLWorkspaceSpec) -> dict[str, list[str]]:
+    """The names of the PrivateEndpoint rules, by the key of the target each points at."""
+    managed = spec.outbound.managed_network
+    rules: dict[str, list[str]] = {}
+    for rule in managed.rules if managed is not None else []:
+        if rule.private_endpoint is not None:
+            rules.setdefault(ArmId.parse(rule.private_endpoint.service_resource_id).key, []).append(rule.name)
+    return rules
 
 
 def add_connection_approvals(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -> None:
@@ -199,6 +225,7 @@ def add_connection_approvals(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -
     if managed is None:
         return
     workspace = workspace_id(spec)
+    rules = endpoint_rules(spec)
     auto_approve: dict[str, bool] = {}
     for rule in managed.rules:
         if rule.private_endpoint is not None:
@@ -207,7 +234,7 @@ def add_connection_approvals(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -
     for target, approve in sorted(auto_approve.items()):
         target_id = ArmId.parse(target)
 
-        def steps(live: Json, target_id: ArmId = target_id) -> list[Step]:
+        def steps(live: Json, lookup: LiveLookup, target_id: ArmId = target_id) -> list[Step]:
             return [
                 Step(
                     "put",
@@ -222,7 +249,7 @@ def add_connection_approvals(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -
                     },
                     f"approve private endpoint connection {connection['name']}",
                 )
-                for connection in ours_pending(live, spec.workspace.name)
+                for connection in ours_pending(live, lookup(workspace.key), rules.get(target_id.key, []))
             ]
 
         graph.add(

@@ -18,10 +18,11 @@ from azure.core.exceptions import HttpResponseError
 
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.desired.fields import ABSENT, FieldDiff, Json, get_path
-from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, ListPolicy, Node, Step
-from secureml_operator.engine.errors import PermanentFailure
-from secureml_operator.engine.ownership import Owner
+from secureml_operator.desired.fields import ABSENT, FieldDiff, Json, Members, get_path
+from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, ListPolicy, LiveLookup, Node, Step
+from secureml_operator.engine.errors import PermanentFailure, TransientFailure
+from secureml_operator.engine.ledger import IP_RULE, Entry, Ledger, Origin, identity_of
+from secureml_operator.engine.ownership import TAG_ADOPTED, TAG_UID, Owner
 
 
 class Mode(Enum):
@@ -102,33 +103,104 @@ def _writable(live: Json) -> Json:
     return body
 
 
+OtherClaims = Callable[[str, str], frozenset[Origin]]
+"""How other custom resources hold an IP rule on a target: (target id, address) -> their origins."""
+
+
+def nobody_else(_target: str, _address: str) -> frozenset[Origin]:
+    return frozenset()
+
+
+# Teardown order, dependents first: what references a resource goes before it. Children whose parent
+# we delete too are left to the parent's delete.
+TEARDOWN_ORDER = (
+    "microsoft.network/privateendpoints/privatednszonegroups",
+    "microsoft.network/privateendpoints",
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings",
+    "microsoft.machinelearningservices/workspaces/outboundrules",
+    "microsoft.network/virtualnetworks/subnets",
+    "microsoft.network/virtualnetworks",
+    "microsoft.network/natgateways",
+    "microsoft.network/publicipaddresses",
+    "microsoft.network/networksecuritygroups/securityrules",
+    "microsoft.network/routetables/routes",
+    "microsoft.network/serviceendpointpolicies/serviceendpointpolicydefinitions",
+    "microsoft.network/networksecuritygroups",
+    "microsoft.network/routetables",
+    "microsoft.network/serviceendpointpolicies",
+    "microsoft.machinelearningservices/workspaces",
+)
+PRECONDITION_FAILED = 412
+
+
+def _teardown_rank(entry: Entry) -> int:
+    kind = entry.type.lower()
+    return TEARDOWN_ORDER.index(kind) if kind in TEARDOWN_ORDER else 0
+
+
 @dataclass
 class Engine:
     arm: ArmClient
     owner: Owner
+    ledger: Ledger = field(default_factory=Ledger)
     mode: Mode = Mode.ENFORCE
     on_write: WriteListener = _ignore_write
     frozen_fields: frozenset[tuple[str, str]] = frozenset()  # (resource key, field) left alone
+    adopt: bool = False  # spec.adoption: Adopt lets the walk manage what exists and nobody created
+    other_claims: OtherClaims = nobody_else
+    _prefetched: dict[str, Json | None] = field(default_factory=dict)
 
     @property
     def enforcing(self) -> bool:
         return self.mode is Mode.ENFORCE
 
     async def converge(self, graph: DesiredGraph) -> RunReport:
-        """Drive (or, in Detect mode, compare) Azure toward the graph."""
+        """Drive (or, in Detect mode, compare) Azure toward the graph. Ownership of every resource
+        the ledger does not vouch for is settled first, read-only: a refusal writes nothing."""
+        claims = await self._walk(graph, self._claim_node, reverse=False, ordered=False)
+        if claims.failures:
+            return claims
         return await self._walk(graph, self._converge_node, reverse=False)
 
     async def teardown(self, graph: DesiredGraph) -> RunReport:
-        """Delete what we own, dependents first; of external resources, remove only our children."""
-        return await self._walk(graph, self._teardown_node, reverse=True)
+        """Take back what the ledger says we put on others' resources (allowlist entries), then
+        delete exactly the ledger's Created entries whose live identity still matches, dependents
+        first. Adopted and shared resources, and anything not in the ledger, are left alone."""
+        cleanups = DesiredGraph()
+        for node in graph:
+            if node.lifecycle is Lifecycle.EXTERNAL and node.resolve is not None:
+                cleanups.nodes[node.key] = dataclasses.replace(node, depends_on=())
+        report = await self._walk(cleanups, self._teardown_external, reverse=True)
+        created = [entry for entry in self.ledger.entries.values() if entry.origin is Origin.CREATED]
+        doomed = {entry.key for entry in created if entry.type != IP_RULE}
+        for rank in sorted({_teardown_rank(entry) for entry in created}):
+            batch = [
+                entry
+                for entry in created
+                if entry.type != IP_RULE and _teardown_rank(entry) == rank and not _parent_in(entry, doomed)
+            ]
+            await asyncio.gather(*(self._delete_entry(entry, report) for entry in batch))
+            if report.failures:
+                return report
+        for entry in [entry for entry in created if entry.type != IP_RULE and _parent_in(entry, doomed)]:
+            self.ledger.forget(entry.id)  # went with its parent
+        for entry in [entry for entry in self.ledger.entries.values() if entry.origin is Origin.ADOPTED]:
+            await self._release_adopted(entry, report)
+        return report
 
     async def _walk(
-        self, graph: DesiredGraph, visit: Callable[[Node, NodeResult], Awaitable[None]], reverse: bool
+        self,
+        graph: DesiredGraph,
+        visit: Callable[[Node, NodeResult, LiveLookup], Awaitable[None]],
+        reverse: bool,
+        ordered: bool = True,
     ) -> RunReport:
         report = RunReport()
         done: dict[str, asyncio.Event] = {node.key: asyncio.Event() for node in graph}
 
         def waits_for(node: Node) -> list[str]:
+            if not ordered:
+                return []
             if reverse:
                 return [dependent.key for dependent in graph.dependents(node.key)]
             return list(node.depends_on)
@@ -145,10 +217,10 @@ class Engine:
                 if blockers:
                     result.outcome = Outcome.BLOCKED
                     return
-                if node.resolve is not None:
+                if node.resolve is not None and ordered:
                     node = dataclasses.replace(node, fields=node.fields + node.resolve(live))
-                await visit(node, result)
-            except (HttpResponseError, PermanentFailure) as error:
+                await visit(node, result, live)
+            except (HttpResponseError, PermanentFailure, TransientFailure) as error:
                 result.outcome, result.error = Outcome.FAILED, error
             finally:
                 done[node.key].set()
@@ -156,8 +228,77 @@ class Engine:
         await asyncio.gather(*(run(node) for node in graph))
         return report
 
-    async def _converge_node(self, node: Node, result: NodeResult) -> None:
+    # ownership ---------------------------------------------------------------------------------
+    async def _claim_node(self, node: Node, _result: NodeResult, _live: LiveLookup) -> None:
+        """Read-only: settle who owns a resource the ledger does not vouch for (kept for the walk)."""
+        if node.lifecycle is not Lifecycle.OWNED or self.ledger.manages(str(node.id)):
+            return
         live = await self.arm.get(node.id)
+        self._prefetched[node.key] = live
+        if live is not None:
+            self._ownership(node, live)
+
+    def _ownership(self, node: Node, live: Json) -> Origin:
+        """Created (ours), or Adopted (the spec opted in); anything else is refused."""
+        resource = str(node.id)
+        entry = self.ledger.get(resource)
+        if entry is not None and not entry.pending:
+            recorded, now = entry.identity, identity_of(live)
+            if not (recorded and now and recorded.lower() != now.lower()):
+                return entry.origin
+            self.ledger.forget(resource)  # deleted and recreated by someone else since: not ours
+            entry = None
+        tags = (live.get("tags") or {}) if node.tagged else {}
+        owner_uid = tags.get(TAG_UID)
+        if entry is not None:  # we announced a create and lost its answer: ours if it bears our mark
+            if not node.tagged or owner_uid == self.owner.uid:
+                origin = Origin.ADOPTED if tags.get(TAG_ADOPTED) == "true" else Origin.CREATED
+                self.ledger.confirm(resource, node.id.type, origin, live)
+                return origin
+            self.ledger.forget(resource)
+        if owner_uid and owner_uid != self.owner.uid:
+            raise PermanentFailure(
+                "OwnedByAnotherResource",
+                f"{resource} is managed by another SecureMLWorkspace; choose another name, or delete "
+                "that resource first",
+            )
+        parent = node.id.parent
+        if not node.tagged and parent is not None and self.ledger.owns(str(parent)):
+            self.ledger.confirm(resource, node.id.type, Origin.CREATED, live)  # inside our own parent
+            return Origin.CREATED
+        if not self.adopt:
+            raise PermanentFailure(
+                "ExistsUnowned",
+                f"{resource} already exists and was not created by this SecureMLWorkspace; nothing was "
+                "changed. Set spec.adoption: Adopt to manage it (adopted resources are never deleted), "
+                "or choose another name",
+            )
+        self.ledger.confirm(resource, node.id.type, Origin.ADOPTED, live)
+        return Origin.ADOPTED
+
+    def _settle(self, node: Node, live: Json) -> Origin | None:
+        """Who the existing resource of a node is for us: ownership is checked for what we own; a
+        shared resource whose create we announced is recorded if it bears our mark; someone else's
+        resource is only adjusted."""
+        if node.lifecycle is Lifecycle.OWNED:
+            return self._ownership(node, live)
+        entry = self.ledger.get(str(node.id))
+        if node.lifecycle is Lifecycle.SHARED and entry is not None and entry.pending:
+            if (live.get("tags") or {}).get(TAG_UID) == self.owner.uid:
+                self.ledger.confirm(str(node.id), node.id.type, Origin.SHARED, live)
+            else:
+                self.ledger.forget(str(node.id))
+        return None
+
+    # converge ------------------------------------------------------------------------------------
+    async def _read(self, node: Node) -> Json | None:
+        if node.key in self._prefetched:
+            return self._prefetched.pop(node.key)
+        return await self.arm.get(node.id)
+
+    async def _converge_node(self, node: Node, result: NodeResult, lookup: LiveLookup) -> None:
+        live = await self._read(node)
+        before = live
         if live is None:
             if node.lifecycle is Lifecycle.EXTERNAL:
                 if not node.must_exist:
@@ -165,15 +306,17 @@ class Engine:
                 raise PermanentFailure("DependencyNotFound", f"{node.id} does not exist")
             live = await self._create(node, result)
         else:
-            live = await self._update(node, live, result)
+            live = await self._update(node, live, result, self._settle(node, live))
         changes_before = len(result.changes)
         for children in node.children:
             await self._converge_children(node, children, live, result)
         if node.action is not None and live is not None:
-            await self._run_steps(node, node.action.steps(live), result)
+            await self._run_steps(node, node.action.steps(live, lookup), result)
         wrote = any(change.action == "Corrected" for change in result.changes[changes_before:])
         if self.enforcing and live is not None and wrote:
             live = await self.arm.get(node.id) or live  # what child writes and actions changed, for the status
+        if self.enforcing and node.resolve is not None:
+            self._record_members(node, before or {})
         result.live = live
         result.state = get_path(live or {}, "properties.provisioningState")
 
@@ -189,19 +332,34 @@ class Engine:
             rule.apply(body)
         if node.tagged:
             body["tags"] = {**body.get("tags", {}), **self.owner.tags()}
+        parent = node.id.parent
+        inside_our_parent = parent is not None and self.ledger.owns(str(parent))
+        origin = Origin.SHARED if node.lifecycle is Lifecycle.SHARED else Origin.CREATED
+        if not inside_our_parent:  # a crash after the create must not orphan it: announce it first
+            await self.ledger.intend(str(node.id), node.id.type, origin)
         await self.on_write("Create", str(node.id), "declared in the spec and absent in Azure")
-        live = await self.arm.put(node.id, body)
+        try:
+            live = await self.arm.put(node.id, body, create_only=True)
+        except HttpResponseError as error:
+            if error.status_code != PRECONDITION_FAILED:
+                raise
+            self.ledger.forget(str(node.id))  # someone created it first: never ours
+            existing = await self.arm.get(node.id)
+            if existing is None:
+                raise TransientFailure("CreateRaced", f"{node.id} appeared and vanished while created") from error
+            return await self._update(node, existing, result, self._settle(node, existing))
+        self.ledger.confirm(str(node.id), node.id.type, origin, live)
         result.outcome = Outcome.CREATED
         return live
 
-    async def _update(self, node: Node, live: Json, result: NodeResult) -> Json:
-        adopting = False
-        if node.lifecycle is Lifecycle.OWNED and node.tagged:
-            adopting = self.owner.check(str(node.id), live.get("tags") or {})
+    async def _update(self, node: Node, live: Json, result: NodeResult, origin: Origin | None) -> Json:
+        marks = self.owner.tags(adopted=origin is Origin.ADOPTED) if node.tagged and origin is not None else {}
+        tags = live.get("tags") or {}
+        remark = any(tags.get(key) != value for key, value in marks.items())
         diffs = [diff for rule in node.fields if (diff := rule.diff(live)) is not None]
         diffs = self._unfrozen(node.id, diffs, result)
-        if adopting:
-            diffs.append(FieldDiff("tags", "owned by this resource", "untagged"))
+        if remark:  # the ownership tags are only a hint for people: the ledger decides, the tags follow it
+            diffs.append(FieldDiff("tags", f"{origin.value.lower() if origin else ''} by this resource", "other"))
         if not diffs:
             return live
         result.changes.extend(self._changes(str(node.id), diffs))
@@ -217,8 +375,10 @@ class Engine:
             body = _writable(live)
             for rule in node.fields:
                 rule.apply(body, live)
-        if adopting:
-            body["tags"] = {**(live.get("tags") or {}), **self.owner.tags(adopted=True)}
+        if remark:
+            kept = {key: value for key, value in tags.items() if key not in self.owner.tags(adopted=True)}
+            body["tags"] = {**kept, **marks}
+        self.ledger.with_changes(str(node.id), [diff.field for diff in diffs])
         await self.on_write("Update", str(node.id), "; ".join(f"{d.field}: {d.actual} -> {d.expected}" for d in diffs))
         if node.write == "patch":
             updated = await self.arm.patch(node.id, body)
@@ -226,6 +386,27 @@ class Engine:
             updated = await self.arm.put(node.id, body, etag=live.get("etag"))
         result.outcome = Outcome.UPDATED
         return updated
+
+    def _record_members(self, node: Node, before: Json) -> None:
+        """Resolved member lists (our egress IPs on a target's allowlist) are ledger entries one by
+        one: Created when we added the member (or another resource of ours did), Claimed when it was
+        there before us. Members no longer wanted leave the ledger."""
+        target = str(node.id)
+        for rule in node.fields:
+            if not isinstance(rule, Members) or rule.key is None or rule.authoritative:
+                continue
+            present = {str(get_path(item, rule.key)).lower() for item in get_path(before, rule.path) or []}
+            wanted = {str(get_path(member, rule.key)) for member in rule.members}
+            for address in wanted:
+                if self.ledger.get(target, address) is not None:
+                    continue
+                others = self.other_claims(target, address)
+                added = address.lower() not in present or Origin.CREATED in others
+                origin = Origin.CREATED if added else Origin.CLAIMED
+                self.ledger.record(Entry(target, IP_RULE, origin, name=address))
+            for entry in self.ledger.ip_rules(target):
+                if entry.name not in wanted:
+                    self.ledger.forget(target, entry.name)
 
     def _unfrozen(self, arm_id: ArmId, diffs: list[FieldDiff], result: NodeResult) -> list[FieldDiff]:
         """Fields another writer keeps flipping back are reported, no longer fought."""
@@ -243,6 +424,7 @@ class Engine:
 
     async def _converge_children(self, node: Node, children: ChildSet, live: Json | None, result: NodeResult) -> None:
         existing = children.live_children(live or {})
+        parent_ours = self.ledger.owns(str(node.id))
         for child in children.children:
             child_id = node.id.child(children.child_type, child.name)
             current = existing.get(child.name)
@@ -250,6 +432,9 @@ class Engine:
                 diffs = [FieldDiff("resource", "present", ABSENT)]
                 body = copy.deepcopy(child.body)
             else:
+                if self.ledger.get(str(child_id)) is None and self.enforcing:
+                    origin = Origin.CREATED if parent_ours else Origin.ADOPTED
+                    self.ledger.confirm(str(child_id), child_id.type, origin, current)
                 diffs = [diff for rule in child.fields if (diff := rule.diff(current)) is not None]
                 diffs = self._unfrozen(child_id, diffs, result)
                 body = _writable(current)
@@ -266,7 +451,13 @@ class Engine:
                 str(child_id),
                 "; ".join(f"{d.field}: {d.actual} -> {d.expected}" for d in diffs),
             )
-            await self.arm.put(child_id, body)
+            if current is None and not parent_ours:
+                await self.ledger.intend(str(child_id), child_id.type)
+            written = await self.arm.put(child_id, body)
+            if current is None:
+                self.ledger.confirm(str(child_id), child_id.type, Origin.CREATED, written)
+            else:
+                self.ledger.with_changes(str(child_id), [diff.field for diff in diffs])
             if result.outcome is Outcome.UNCHANGED:
                 result.outcome = Outcome.UPDATED
         declared = {child.name.lower() for child in children.children}
@@ -274,15 +465,18 @@ class Engine:
             if name.lower() in declared:
                 continue
             extra_id = node.id.child(children.child_type, name)
-            if children.policy is ListPolicy.ADDITIVE or not self.enforcing:
-                action = "Reported" if children.policy is ListPolicy.ADDITIVE else "Detected"
+            ours = self.ledger.owns(str(extra_id))  # we made it and the spec dropped it: ours to remove
+            if (children.policy is ListPolicy.ADDITIVE and not ours) or not self.enforcing:
+                action = "Reported" if children.policy is ListPolicy.ADDITIVE and not ours else "Detected"
                 result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", action))
                 if result.outcome is Outcome.UNCHANGED:
                     result.outcome = Outcome.DRIFTED
                 continue
             result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", "Corrected"))
-            await self.on_write("Delete", str(extra_id), "not declared in the spec (Authoritative policy)")
+            why = "created by this resource and no longer in the spec" if ours else "not declared in the spec"
+            await self.on_write("Delete", str(extra_id), f"{why} ({children.policy.value} policy)")
             await self.arm.delete(extra_id)
+            self.ledger.forget(str(extra_id))
             if result.outcome is Outcome.UNCHANGED:
                 result.outcome = Outcome.UPDATED
 
@@ -307,28 +501,62 @@ class Engine:
             if result.outcome is Outcome.UNCHANGED:
                 result.outcome = Outcome.UPDATED
 
-    async def _teardown_node(self, node: Node, result: NodeResult) -> None:
+    # teardown ------------------------------------------------------------------------------------
+    async def _teardown_external(self, node: Node, result: NodeResult, _live: LiveLookup) -> None:
+        """Someone else's resource: take out the members we put there (they resolve to none of ours)."""
         live = await self.arm.get(node.id)
-        if live is None:
-            result.outcome = Outcome.DELETED
-            return
-        if node.lifecycle is Lifecycle.OWNED and (not node.tagged or self.owner.created(live.get("tags") or {})):
-            await self.on_write("Delete", str(node.id), "the custom resource is deleted (deletionPolicy Delete)")
-            await self.arm.delete(node.id)
-            result.outcome = Outcome.DELETED
-            return
-        # Someone else's, shared, or adopted: take back only what we put there: resolved fields (in a
-        # teardown they resolve to "none of ours", e.g. our allowlist entries) and declared children.
-        if node.lifecycle is Lifecycle.EXTERNAL and node.resolve is not None:
-            await self._update(node, live, result)
-        for children in node.children:
-            existing = {name.lower() for name in children.live_children(live)}
-            for child in children.children:
-                if child.name.lower() in existing:
-                    child_id = node.id.child(children.child_type, child.name)
-                    await self.on_write("Delete", str(child_id), "declared by the deleted custom resource")
-                    await self.arm.delete(child_id)
-        result.outcome = Outcome.UNCHANGED
+        if live is not None:
+            await self._update(node, live, result, None)
+        self._record_members(node, live or {})
+
+    async def _delete_entry(self, entry: Entry, report: RunReport) -> None:
+        arm_id = ArmId.parse(entry.id)
+        result = report.results[entry.key] = NodeResult(entry.id, entry.type)
+        try:
+            live = await self.arm.get(arm_id)
+            if live is None:
+                result.outcome = Outcome.DELETED
+            elif not self._still_ours(entry, live):
+                result.changes.append(Change(entry.id, "resource", "ours", "replaced by someone else", "Skipped"))
+            else:
+                await self.on_write("Delete", entry.id, "its creator is deleted (deletionPolicy Delete)")
+                await self.arm.delete(arm_id)
+                result.outcome = Outcome.DELETED
+            self.ledger.forget(entry.id)
+        except (HttpResponseError, TransientFailure) as error:
+            result.outcome, result.error = Outcome.FAILED, error
+
+    def _still_ours(self, entry: Entry, live: Json) -> bool:
+        """The live resource is the one we created: same Azure identity, and no one else's mark. A
+        create whose answer was lost (pending) counts only with our mark, where it can carry one
+        (a tracked resource: it has a location)."""
+        now = identity_of(live)
+        if entry.identity and now and entry.identity.lower() != now.lower():
+            return False
+        owner_uid = (live.get("tags") or {}).get(TAG_UID)
+        if entry.pending and "location" in live:
+            return owner_uid == self.owner.uid
+        return owner_uid is None or owner_uid == self.owner.uid
+
+    async def _release_adopted(self, entry: Entry, report: RunReport) -> None:
+        """An adopted resource stays; only our ownership tags come off, so it can be adopted again."""
+        arm_id = ArmId.parse(entry.id)
+        result = report.results[entry.key] = NodeResult(entry.id, entry.type)
+        try:
+            live = await self.arm.get(arm_id)
+            tags = dict((live or {}).get("tags") or {})
+            if live is not None and tags.get(TAG_UID) == self.owner.uid:
+                kept = {key: value for key, value in tags.items() if key not in self.owner.tags(adopted=True)}
+                await self.on_write("Update", entry.id, "adopted by the deleted resource: our tags removed")
+                await self.arm.put(arm_id, {**_writable(live), "tags": kept}, etag=live.get("etag"))
+            self.ledger.forget(entry.id)
+        except (HttpResponseError, TransientFailure) as error:
+            result.outcome, result.error = Outcome.FAILED, error
+
+
+def _parent_in(entry: Entry, keys: set[str]) -> bool:
+    parent = ArmId.parse(entry.id).parent
+    return parent is not None and parent.key in keys
 
 
 _UNUSABLE = (Outcome.FAILED, Outcome.BLOCKED)

@@ -13,9 +13,10 @@ from secureml_operator.desired import customer_network as cn
 from secureml_operator.desired.fields import Json, get_path
 from secureml_operator.desired.graph import DesiredGraph, Lifecycle, LiveLookup
 from secureml_operator.desired.observed import Observed
-from secureml_operator.desired.workspace import ours_pending, workspace_id
+from secureml_operator.desired.workspace import endpoint_rules, ours_pending, workspace_id
 from secureml_operator.engine.engine import Change, Outcome, RunReport
 from secureml_operator.engine.errors import classify
+from secureml_operator.engine.ledger import IP_RULE, Ledger
 from secureml_operator.status import conditions as c
 from secureml_operator.status.conditions import Condition, now
 
@@ -63,10 +64,8 @@ def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
     return status
 
 
-def customer_network_facts(
-    spec: SecureMLWorkspaceSpec, report: RunReport, observed: Observed, enforcing: bool
-) -> dict[str, Any]:
-    """egressIPs, subnet capacity, the effective default route and what we allowlisted where."""
+def customer_network_facts(spec: SecureMLWorkspaceSpec, report: RunReport, observed: Observed) -> dict[str, Any]:
+    """egressIPs, subnet capacity and the effective default route."""
     network = spec.outbound.customer_network
     if network is None:
         return {}
@@ -91,7 +90,6 @@ def customer_network_facts(
         "egressIPs": list(ips),
         "subnets": capacity,
         "defaultRoute": _default_route(live(subnets["training"].key) or {}, live),
-        "allowlistedEgress": _allowlisted(network.allowlist_egress_on, ips, observed, report, enforcing),
     }
 
 
@@ -121,18 +119,14 @@ def _default_route(training: Json, live: LiveLookup) -> dict[str, Any]:
     return {"nextHopType": "Internet", "source": "Default"} | ({"natGateway": nat} if nat else {})
 
 
-def _allowlisted(
-    targets: list[str], ips: tuple[str, ...], observed: Observed, report: RunReport, enforcing: bool
-) -> list[dict[str, Any]]:
-    """After a walk that wrote a target, it holds exactly our current IPs; otherwise what it held."""
-    entries = []
-    for target, listed in cn.allowlist_targets(targets, observed):
-        result = report.results.get(ArmId.parse(target).key)
-        converged = enforcing and result is not None and result.outcome not in (Outcome.FAILED, Outcome.BLOCKED)
-        now = (ips if listed else ()) if converged else observed.allowlisted_on(target)
-        if now:
-            entries.append({"target": target, "ips": list(now)})
-    return entries
+def ledger_facts(ledger: Ledger) -> dict[str, Any]:
+    """`status.ledger`, and `status.allowlistedEgress`: the IPs each target's IP rules hold for us."""
+    by_target: dict[str, list[str]] = {}
+    for entry in ledger.entries.values():
+        if entry.type == IP_RULE and entry.name:
+            by_target.setdefault(entry.id, []).append(entry.name)
+    allowlisted = [{"target": target, "ips": sorted(ips)} for target, ips in sorted(by_target.items())]
+    return {"ledger": ledger.as_status(), "allowlistedEgress": allowlisted}
 
 
 def owned_resources(graph: DesiredGraph, report: RunReport) -> list[dict[str, Any]]:
@@ -200,12 +194,14 @@ def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: 
     if managed is None or not any(rule.private_endpoint for rule in managed.rules):
         return None
     pending = []
+    rules = endpoint_rules(spec)
+    workspace = report.live(workspace_id(spec))
     for node in graph:
         result = report.results.get(node.key)
-        if node.lifecycle is not Lifecycle.EXTERNAL or result is None:
+        if node.lifecycle is not Lifecycle.EXTERNAL or result is None or node.key not in rules:
             continue
         approved_now = {change.resource.lower() for change in result.changes if change.action == "Corrected"}
-        for connection in ours_pending(result.live or {}, spec.workspace.name):
+        for connection in ours_pending(result.live or {}, workspace, rules[node.key]):
             connection_id = node.id.child("privateEndpointConnections", connection["name"])
             if str(connection_id).lower() not in approved_now:
                 pending.append(f"{node.id.name}/{connection['name']}")
