@@ -51,7 +51,7 @@ def _existing_vnet(manifest: Manifest) -> None:
     network["subnets"] = {
         "training": {"addressPrefix": "10.2.40.0/24"},
         "scoring": {"addressPrefix": "10.2.90.0/24"},
-        "privateEndpoints": {"addressPrefix": "10.2.20.0/24"},
+        "privateEndpoints": {"addressPrefix": "10.2.20.0/24", "name": "ml-private-endpoints"},
     }
 
 

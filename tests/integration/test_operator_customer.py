@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from operatorharness import OperatorEnv
 
-from armemu.seed import DEPENDENCIES, HUB_VNET
+from armemu.seed import DEPENDENCIES, HUB_FIREWALL, HUB_VNET
 
 pytestmark = pytest.mark.integration
 NET = "/providers/Microsoft.Network/"
@@ -50,6 +50,8 @@ def test_hub_firewall_example_builds_the_reference_layout(operator: OperatorEnv)
         assert link["virtualNetwork"]["id"].endswith(vnet)
     peering = _props(operator, f"{vnet}/virtualNetworkPeerings/to-hub")
     assert peering["remoteVirtualNetwork"]["id"].lower() == HUB_VNET.lower(), "the hub, in its own subscription"
+    reads = {r["path"].lower() for r in operator.arm.requests() if r["method"] == "GET"}
+    assert HUB_FIREWALL.lower() in reads, "the firewall is read in the connectivity subscription"
     workspace = _props(operator, "/workspaces/mlw-litware-hub")
     assert workspace["managedNetwork"]["isolationMode"] == "Disabled"
     assert body["status"]["isolation"] == "CustomerVNet"

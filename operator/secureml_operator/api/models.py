@@ -6,14 +6,15 @@ The CRD in crds/ is generated from these models (`make crds`); field description
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from secureml_operator.api.duration import DURATION
 from secureml_operator.api.presets import PRESET_FQDNS
-from secureml_operator.api.rules import rules_for
+from secureml_operator.api.rules import Rule, rules_for
 
 GROUP, VERSION, KIND, PLURAL = "secureml.io", "v1alpha1", "SecureMLWorkspace", "securemlworkspaces"
 
@@ -27,7 +28,8 @@ PresetName = Literal["PythonPackages", "HuggingFace", "DockerHub", "VSCode"]
 
 
 class Model(BaseModel):
-    """camelCase on the wire, unknown fields refused, and the rules of api/rules.py enforced."""
+    """camelCase on the wire, unknown fields refused, and the rules of api/rules.py enforced
+    (`cross_field_rules` says where a family of models keeps its rules)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -36,10 +38,11 @@ class Model(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
     )
+    cross_field_rules: ClassVar[Callable[[str], list[Rule]]] = staticmethod(rules_for)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Model:
-        for rule in rules_for(type(self).__name__):
+        for rule in type(self).cross_field_rules(type(self).__name__):
             if rule.check is not None and not rule.check(self):
                 raise ValueError(rule.message)
         return self

@@ -22,14 +22,13 @@ Messages name only the namespace's own values, never another tenant's or namespa
 from __future__ import annotations
 
 import string
-from collections.abc import Collection, Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Annotated, Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from secureml_operator.api.models import GROUP, PLURAL, VERSION, Spec
+from secureml_operator.api.models import GROUP, PLURAL, VERSION, Model, Spec
 from secureml_operator.api.rules import Rule
 
 TENANCY_KIND, TENANCY_PLURAL = "SecureMLTenancyPolicy", "securemltenancypolicies"
@@ -92,23 +91,10 @@ def tenancy_cel_rules_for(scope: str) -> list[dict[str, str]]:
     return [rule.x_kubernetes_validation() for rule in tenancy_rules_for(scope) if rule.cel is not None]
 
 
-class TenancyModel(BaseModel):
-    """camelCase on the wire, unknown fields refused, and the rules of TENANCY_RULES enforced."""
+class TenancyModel(Model):
+    """Like the SecureMLWorkspace models, with the rules of TENANCY_RULES."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        alias_generator=to_camel,
-        frozen=True,
-        use_attribute_docstrings=True,
-    )
-
-    @model_validator(mode="after")
-    def _cross_field_rules(self) -> TenancyModel:
-        for rule in tenancy_rules_for(type(self).__name__):
-            if rule.check is not None and not rule.check(self):
-                raise ValueError(rule.message)
-        return self
+    cross_field_rules: ClassVar[Callable[[str], list[Rule]]] = staticmethod(tenancy_rules_for)
 
 
 class NamespaceSelector(TenancyModel):
