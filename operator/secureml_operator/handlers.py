@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
+from secureml_operator import kube
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
@@ -54,6 +55,12 @@ async def configure(
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").addFilter(_QuietTicks())  # the SDKs log every HTTP exchange at INFO
     settings.peering.name = "secureml-operator"
+    if not await kube.served(GROUP, VERSION, TENANCY_PLURAL):
+        # kopf would wait for the policy index forever and serve nothing: say why, and stop.
+        raise kopf.PermanentError(
+            f"the {TENANCY_PLURAL}.{GROUP} CRD is not installed: kubectl apply --server-side -f crds/ "
+            "(or install the chart with its CRDs)"
+        )
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
     if port:

@@ -21,7 +21,6 @@ from armemu import Emulator
 from armemu.seed import PROVIDERS, SUBSCRIPTION
 from kubeharness import ControlPlane
 from kubeharness.fixtures import fresh_namespace
-from secureml_operator.api.crd import TENANCY_CRD_PATH
 
 pytestmark = pytest.mark.integration
 TEAM_B_RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-team-b"
@@ -70,8 +69,6 @@ def teams(
     with fresh_namespace(kube) as team_a, fresh_namespace(kube) as team_b:
         kube.kubectl("label", "namespace", team_b, "secureml.io/tenant=team-b")
         prepare_cluster(kube, arm_emulator, team_b)
-        kube.kubectl("apply", "--server-side", "-f", str(TENANCY_CRD_PATH))
-        kube.kubectl("wait", "--for=condition=established", "crd/securemltenancypolicies.secureml.io")
         kube.kubectl("apply", "-f", "-", input=json.dumps(_policy(team_a)))
         # Team B's developers get the editor role the security guide recommends: no status.
         kube.kubectl("apply", "-f", str(EDITOR_ROLE))

@@ -17,7 +17,7 @@ from kopf.testing import KopfRunner
 
 from armemu import Emulator
 from kubeharness import ControlPlane, wait_for
-from secureml_operator.api.crd import CRD_PATH
+from secureml_operator.api.crd import CRD_PATH, TENANCY_CRD_PATH
 
 Manifest = dict[str, Any]
 CREDENTIAL_SECRET = "azure-credentials"
@@ -126,10 +126,12 @@ def _secret(arm: Emulator) -> str:
 
 
 def prepare_cluster(kube: ControlPlane, arm: Emulator, namespace: str) -> None:
-    """What an installation provides before the operator starts: the CRD, and the credentials
+    """What an installation provides before the operator starts: the CRDs, and the credentials
     Secret that the examples' credentialRef names (set up as the cluster admin)."""
-    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
+    for crd in (CRD_PATH, TENANCY_CRD_PATH):
+        kube.kubectl("apply", "--server-side", "-f", str(crd))
     kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
+    kube.kubectl("wait", "--for=condition=established", "crd/securemltenancypolicies.secureml.io", "--timeout=60s")
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=_secret(arm))
 
 
