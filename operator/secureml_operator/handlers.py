@@ -19,8 +19,7 @@ from secureml_operator import kube
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.engine.ledger import IP_RULE, Origin, entry_key
-from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, Tenancy, sweepable
+from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweepable
 from secureml_operator.settings import OperatorSettings
 
 DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
@@ -81,49 +80,19 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-ClaimsIndex = kopf.Index[tuple[str, str], tuple[str, str]]
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-def ip_rule_claims(status: kopf.Status, uid: str | None, **_: Any) -> dict[tuple[str, str], tuple[str, str]]:
-    """(target key, address) -> (uid, origin) for every IP rule in every resource's ledger: an IP
-    rule we added comes off only when no other live resource still needs it."""
-    return {
-        (entry_key(str(item["id"])), str(item["name"]).lower()): (str(uid), str(item.get("origin")))
-        for item in status.get("ledger") or []
-        if item.get("type") == IP_RULE and item.get("name") and item.get("id")
-    }
-
-
 @kopf.index(GROUP, VERSION, TENANCY_PLURAL)
 def tenancy_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
-    """The SecureMLTenancyPolicy the operator obeys (only `default` is read), kept current by a watch."""
+    """The SecureMLTenancyPolicy the operator obeys, kept current by a watch. Its CRD admits only the
+    object named `default`: the index holds one object at most, so it fills at once (kopf holds a
+    worker per object while an index fills)."""
     return {name: dict(spec)} if name == POLICY_NAME else {}
-
-
-@kopf.index("", "v1", "namespaces")
-def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
-    """Namespace labels, which tenants may select namespaces by."""
-    return {name: dict(labels)}
-
-
-def _tenancy(namespace: str, kwargs: dict[str, Any]) -> Tenancy:
-    policies: Iterable[dict[str, Any]] = kwargs["tenancy_policies"].get(POLICY_NAME, [])
-    labels: Iterable[dict[str, str]] = kwargs["namespace_labels"].get(namespace, [])
-    return Tenancy(next(iter(policies), None), next(iter(labels), {}))
 
 
 def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[str, Any], retry: int = 0) -> Target:
     if "resource" not in memo:
         memo.resource = ResourceMemo()
-    own_uid = str(body.metadata.uid)
-    claims: ClaimsIndex = kwargs["ip_rule_claims"]
-
-    def other_claims(target: str, address: str) -> frozenset[Origin]:
-        found: Iterable[tuple[str, str]] = claims.get((entry_key(target), address.lower()), [])
-        return frozenset(Origin(origin) for uid, origin in found if uid != own_uid)
-
-    return Target(body, patch, memo.resource, retry, other_claims, _tenancy(str(body.metadata.namespace), kwargs))
+    policies: Iterable[dict[str, Any]] = kwargs["tenancy_policies"].get(POLICY_NAME, [])
+    return Target(body, patch, memo.resource, retry, next(iter(policies), None))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

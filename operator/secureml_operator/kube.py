@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+import time
+from typing import Any, cast
 
 import kubernetes
 
@@ -45,3 +46,46 @@ async def patch_status(namespace: str, name: str, status: dict[str, Any]) -> Non
         )
 
     await asyncio.to_thread(patch)
+
+
+NAMESPACE_LABELS_TTL_SECONDS = 30.0
+_namespace_labels: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+async def namespace_labels(name: str) -> dict[str, str]:
+    """A namespace's labels (tenants may select namespaces by them), read again after 30 s.
+
+    Read on demand rather than through a kopf index: kopf holds a worker per object while an index
+    fills, so an index over more namespaces than the worker limit would never finish."""
+    cached = _namespace_labels.get(name)
+    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
+        return cached[1]
+
+    def read() -> dict[str, str]:
+        load_config()
+        namespace = kubernetes.client.CoreV1Api().read_namespace(name)
+        return dict((namespace.metadata.labels if namespace.metadata else None) or {})
+
+    labels = await asyncio.to_thread(read)
+    _namespace_labels[name] = (time.monotonic(), labels)
+    return labels
+
+
+async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
+    """Every SecureMLWorkspace's uid and status the operator may read: cluster-wide, or only the
+    given namespace where it may not list across namespaces."""
+
+    def read() -> list[dict[str, Any]]:
+        load_config()
+        api = kubernetes.client.CustomObjectsApi()
+        try:
+            found = cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL))
+        except kubernetes.client.ApiException as error:
+            if error.status != 403:
+                raise
+            found = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
+        return [
+            {"uid": item["metadata"]["uid"], "status": item.get("status") or {}} for item in found.get("items") or []
+        ]
+
+    return await asyncio.to_thread(read)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
+import kubernetes
 from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
@@ -31,7 +32,7 @@ from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.engine import Change, Engine, Mode, OtherClaims, RunReport, nobody_else
 from secureml_operator.engine.errors import PermanentFailure, TransientFailure, classify
-from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin
+from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin, entry_key
 from secureml_operator.engine.ownership import Owner
 from secureml_operator.status import conditions as c
 from secureml_operator.status import report as status_report
@@ -65,15 +66,6 @@ class ResourceMemo:
 
 
 @dataclass(frozen=True)
-class Tenancy:
-    """What the namespace may reach: the SecureMLTenancyPolicy `default` (None: there is none) and
-    the namespace's labels, both from kopf indexes."""
-
-    policy: dict[str, Any] | None = None
-    namespace_labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Target:
     """The custom resource one walk is for, as kopf hands it to a handler."""
 
@@ -81,8 +73,7 @@ class Target:
     patch: kopf.Patch
     memo: ResourceMemo
     retry: int = 0  # how many times kopf already retried this handler (for backoff)
-    other_claims: OtherClaims = nobody_else  # IP rules other SecureMLWorkspaces hold (a kopf index)
-    tenancy: Tenancy = field(default_factory=Tenancy)
+    policy: dict[str, Any] | None = None  # the SecureMLTenancyPolicy `default` (a kopf index); None: none
 
     @property
     def generation(self) -> int:
@@ -104,6 +95,37 @@ class Target:
             await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
 
         return Ledger.from_status(dict(self.body.get("status") or {}), persist)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a walk needs, gathered before its first write."""
+
+    spec: SecureMLWorkspaceSpec
+    arm: ArmClient
+    observed: Observed
+    graph: DesiredGraph
+    other_claims: OtherClaims
+
+
+async def _other_claims(target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
+    """IP rules other SecureMLWorkspaces' ledgers hold, read only when this one has allowlists."""
+    network = spec.outbound.customer_network
+    ours = [entry for entry in ledger.entries.values() if entry.type == IP_RULE]
+    if not ours and not (network and network.allowlist_egress_on):
+        return nobody_else
+    claims: dict[tuple[str, str], set[Origin]] = {}
+    for item in await kube.workspace_statuses(target.owner.namespace):
+        if item["uid"] == target.owner.uid:
+            continue
+        for entry in Ledger.from_status(item["status"]).entries.values():
+            if entry.type == IP_RULE and entry.name:
+                claims.setdefault((entry_key(entry.id), entry.name.lower()), set()).add(entry.origin)
+
+    def others(target_id: str, address: str) -> frozenset[Origin]:
+        return frozenset(claims.get((entry_key(target_id), address.lower()), ()))
+
+    return others
 
 
 def _observed_allowlists(ledger: Ledger, others: OtherClaims, observed: Observed | None = None) -> Observed:
@@ -176,70 +198,61 @@ class Reconciler:
         credential = spec.azure.credential_ref.name if spec.azure.credential_ref else None
         return await self.access.client(target.owner.namespace, credential)
 
-    def _engine(
-        self, target: Target, spec: SecureMLWorkspaceSpec, arm: ArmClient, ledger: Ledger, mode: Mode
-    ) -> Engine:
+    def _engine(self, target: Target, prepared: Prepared, ledger: Ledger, mode: Mode) -> Engine:
         async def announce(verb: str, resource: str, why: str) -> None:
             kopf.info(target.body, reason=f"Azure{verb}", message=f"{verb} {resource}: {why}")
 
         return Engine(
-            arm,
+            prepared.arm,
             target.owner,
             ledger,
             mode,
             announce,
             frozenset(target.memo.frozen),
-            adopt=spec.adoption == "Adopt",
-            other_claims=target.other_claims,
+            adopt=prepared.spec.adoption == "Adopt",
+            other_claims=prepared.other_claims,
         )
 
-    async def _prepare(
-        self, target: Target, ledger: Ledger
-    ) -> tuple[SecureMLWorkspaceSpec, ArmClient, Observed, DesiredGraph]:
-        """Everything before the first write: parse, authenticate, check what only Azure knows, plan."""
+    async def _prepare(self, target: Target, ledger: Ledger) -> Prepared:
+        """Everything before the first write: parse, check the tenancy policy, authenticate, check
+        what only Azure knows, learn which IP rules other resources hold, plan."""
         spec = parse_spec(target)
-        self._check_permitted(target, spec)
         try:
+            labels = await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
+            self._check_permitted(target, spec, labels)
             arm = await self._arm(target, spec)
             observed = await preflight.observe(arm, spec)
+            others = await _other_claims(target, spec, ledger)
         except HttpResponseError as error:  # also ClientAuthenticationError: no token, no access
             transient, reason, message = classify(error)
             if transient:
                 raise TransientFailure(reason, message) from error
             raise PermanentFailure(reason, message) from error
-        observed = _observed_allowlists(ledger, target.other_claims, observed)
-        return spec, arm, observed, plan(spec, observed)
+        except kubernetes.client.ApiException as error:
+            raise TransientFailure("KubernetesUnavailable", f"{error.status} {error.reason}") from error
+        observed = _observed_allowlists(ledger, others, observed)
+        return Prepared(spec, arm, observed, plan(spec, observed), others)
 
-    def _check_permitted(self, target: Target, spec: SecureMLWorkspaceSpec) -> None:
+    def _check_permitted(self, target: Target, spec: SecureMLWorkspaceSpec, labels: dict[str, str]) -> None:
         """The tenancy policy, checked again before any Azure call (admission may have been off)."""
+        settings = self.access.settings
         violations = tenancy.evaluate(
-            spec,
-            target.owner.namespace,
-            target.tenancy.namespace_labels,
-            target.tenancy.policy,
-            self.access.settings.allowed_subscriptions,
+            spec, target.owner.namespace, labels, target.policy, settings.allowed_subscriptions
         )
         if violations:
             raise PermanentFailure("NotPermitted", tenancy.admission_message(violations))
 
-    def _drop_unreachable(self, target: Target, ledger: Ledger) -> None:
+    def _drop_unreachable(self, target: Target, ledger: Ledger, labels: dict[str, str]) -> None:
         """Teardown touches only ledger entries inside what the namespace may reach: an entry outside
         it (status edited by hand, or the policy narrowed since) is left alone and reported."""
+        namespace, allowed = target.owner.namespace, self.access.settings.allowed_subscriptions
         for entry in list(ledger.entries.values()):
-            settings = self.access.settings
-            reachable = tenancy.may_reach(
-                entry.id,
-                target.owner.namespace,
-                target.tenancy.namespace_labels,
-                target.tenancy.policy,
-                settings.allowed_subscriptions,
-            )
-            if not reachable:
+            if not tenancy.may_reach(entry.id, namespace, labels, target.policy, allowed):
                 ledger.forget(entry.id, entry.name)
                 kopf.warn(
                     target.body,
                     reason="NotPermitted",
-                    message=f"{entry.id} is outside what namespace {target.owner.namespace} may reach: left alone",
+                    message=f"{entry.id} is outside what namespace {namespace} may reach: left alone",
                 )
 
     async def reconcile(self, target: Target) -> None:
@@ -248,13 +261,13 @@ class Reconciler:
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():
                 ledger = target.ledger()
                 try:
-                    spec, arm, observed, graph = await self._prepare(target, ledger)
+                    prepared = await self._prepare(target, ledger)
                 except PermanentFailure as failure:
                     raise stall(target, failure) from failure
                 except TransientFailure as failure:
                     raise self._retry_later(target, [], failure.reason, failure.message) from failure
-                report = await self._engine(target, spec, arm, ledger, Mode.ENFORCE).converge(graph)
-                self._publish(target, spec, observed, graph, report, ledger, sweep=False)
+                report = await self._engine(target, prepared, ledger, Mode.ENFORCE).converge(prepared.graph)
+                self._publish(target, prepared, report, ledger, sweep=False)
 
     async def sweep(self, target: Target) -> None:
         """The drift timer: the same walk (Detect mode only reports). Failures are published, never
@@ -265,17 +278,18 @@ class Reconciler:
             with metrics.RECONCILE_SECONDS.labels("drift").time():
                 ledger = target.ledger()
                 try:
-                    spec, arm, observed, graph = await self._prepare(target, ledger)
+                    prepared = await self._prepare(target, ledger)
                 except PermanentFailure as failure:
                     stall(target, failure)
                     return
                 except TransientFailure as failure:
                     kopf.warn(target.body, reason=failure.reason, message=f"drift sweep skipped: {failure.message}")
                     return
-                report = await self._engine(target, spec, arm, ledger, Mode(spec.drift.mode)).converge(graph)
+                mode = Mode(prepared.spec.drift.mode)
+                report = await self._engine(target, prepared, ledger, mode).converge(prepared.graph)
                 target.memo.observe(target.generation, report)
                 with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
-                    self._publish(target, spec, observed, graph, report, ledger, sweep=True)
+                    self._publish(target, prepared, report, ledger, sweep=True)
 
     async def delete(self, target: Target) -> None:
         """deletionPolicy Delete removes what the ledger says we created (dependents first) and takes
@@ -291,29 +305,24 @@ class Reconciler:
             return
         async with target.memo.lock:
             ledger = target.ledger()
-            self._drop_unreachable(target, ledger)
+            labels = await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
+            self._drop_unreachable(target, ledger, labels)
             if not ledger:
                 kopf.info(target.body, reason="NothingOwned", message="nothing in Azure was created by this resource")
                 return
             arm = await self._arm(target, spec)
-            observed = _observed_allowlists(ledger, target.other_claims)
-            report = await self._engine(target, spec, arm, ledger, Mode.ENFORCE).teardown(plan(spec, observed))
+            others = await _other_claims(target, spec, ledger)
+            prepared = Prepared(spec, arm, Observed(), DesiredGraph(), others)
+            graph = plan(spec, _observed_allowlists(ledger, others))
+            report = await self._engine(target, prepared, ledger, Mode.ENFORCE).teardown(graph)
             target.patch.status.update(status_report.ledger_facts(ledger))
             failure = status_report.first_failure(report)
             if failure is not None:
                 kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
                 raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
 
-    def _publish(
-        self,
-        target: Target,
-        spec: SecureMLWorkspaceSpec,
-        observed: Observed,
-        graph: DesiredGraph,
-        report: RunReport,
-        ledger: Ledger,
-        sweep: bool,
-    ) -> None:
+    def _publish(self, target: Target, prepared: Prepared, report: RunReport, ledger: Ledger, sweep: bool) -> None:
+        spec, observed, graph = prepared.spec, prepared.observed, prepared.graph
         status = target.patch.status
         network = status_report.customer_network_facts(spec, report, observed)
         facts = {**status_report.facts(spec, report), **network, **status_report.ledger_facts(ledger)}

@@ -204,3 +204,40 @@ def test_a_create_lost_to_a_crash_is_recognised_after_restart(operator_process: 
     _delete(operator, IPS)
     assert operator.arm_resource(workspace) is None, "recorded after the restart, so deleted with the resource"
     assert json.dumps(operator.arm.resources()).count("mlw-litware-ips") == 0
+
+
+CLIENTS_VNET = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-litware-clients"
+
+
+def _in_existing_vnet(operator: OperatorEnv, **changes: Any) -> dict[str, Any]:
+    """Example 4 in the clients VNet, whose subnet `private-endpoints` (10.2.1.0/24) is not ours."""
+    manifest = operator.manifest("04-customer-vnet-hub-firewall.yaml", deletionPolicy="Delete", **changes)
+    network = manifest["spec"]["outbound"]["customerNetwork"]
+    network["virtualNetwork"] = {"existingId": CLIENTS_VNET}
+    network["subnets"] = {
+        "training": {"addressPrefix": "10.2.40.0/24"},
+        "scoring": {"addressPrefix": "10.2.90.0/24"},
+        "privateEndpoints": {"addressPrefix": "10.2.1.0/24"},
+    }
+    network["egress"]["firewall"]["peering"] = False
+    return manifest
+
+
+def test_an_existing_subnet_of_our_name_is_refused_or_adopted_and_never_deleted(operator: OperatorEnv) -> None:
+    subnet = f"{CLIENTS_VNET}/subnets/private-endpoints"
+    operator.arm.clear_requests()
+    operator.apply(_in_existing_vnet(operator))
+    condition = _stalled(operator, "litware-hub")
+    assert condition["reason"] == "ExistsUnowned" and subnet in condition["message"]
+    assert _client_writes(operator) == []
+
+    operator.apply(_in_existing_vnet(operator, adoption="Adopt"))
+    operator.wait_ready("litware-hub", timeout=90)
+    origins = {
+        e["id"].rsplit("/", 1)[-1]: e["origin"] for e in _ledger(operator, "litware-hub") if "/subnets/" in e["id"]
+    }
+    assert origins == {"private-endpoints": "Adopted", "training": "Created", "scoring": "Created"}
+    _delete(operator, "litware-hub")
+    assert operator.arm_resource(subnet) is not None, "an adopted subnet stays"
+    assert operator.arm_resource(f"{CLIENTS_VNET}/subnets/training") is None
+    assert operator.arm_resource(CLIENTS_VNET) is not None
