@@ -295,7 +295,11 @@ def render_reference() -> str:
         "- `SubnetOverlaps`: a subnet overlaps a subnet someone else already has in that VNet.",
         "- `FirewallHasNoPrivateIP`: `egress.firewall.id` names a firewall with no private IP yet.",
         "- `OwnedByAnotherResource`: the workspace (or a resource we would create) belongs to another",
-        "  SecureMLWorkspace.",
+        "  SecureMLWorkspace (which one is not said).",
+        "- `ExistsUnowned`: a resource the spec names exists and this resource did not create it; set",
+        "  `spec.adoption: Adopt` to manage it ([security](security.md#explicit-adoption)).",
+        "- `NotPermitted`: the namespace may not use a subscription, resource group or resource the spec names",
+        "  (the tenancy policy, or `SMLW_ALLOWED_SUBSCRIPTIONS` without one); checked before any Azure call.",
         "",
     ]
     return "\n".join(lines)
