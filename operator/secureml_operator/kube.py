@@ -72,8 +72,9 @@ async def namespace_labels(name: str) -> dict[str, str]:
 
 
 async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
-    """Every SecureMLWorkspace's uid and status the operator may read: cluster-wide, or only the
-    given namespace where it may not list across namespaces."""
+    """The uid and status of every live SecureMLWorkspace the operator may read (cluster-wide, or
+    only the given namespace where it may not list across namespaces). One being deleted is not live:
+    what it holds is about to go."""
 
     def read() -> list[dict[str, Any]]:
         load_config()
@@ -85,7 +86,9 @@ async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
                 raise
             found = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
         return [
-            {"uid": item["metadata"]["uid"], "status": item.get("status") or {}} for item in found.get("items") or []
+            {"uid": item["metadata"]["uid"], "status": item.get("status") or {}}
+            for item in found.get("items") or []
+            if not item["metadata"].get("deletionTimestamp")
         ]
 
     return await asyncio.to_thread(read)

@@ -34,6 +34,20 @@ CHART = REPO_ROOT / "charts" / "secureml-operator"
 OPERATOR_SOURCE = REPO_ROOT / "operator" / "secureml_operator"
 PEERING = "secureml-operator"  # the peering name secureml_operator/__main__.py gives kopf
 WS = "/providers/Microsoft.MachineLearningServices/workspaces/"
+AUDIT_POLICY = {
+    "apiVersion": "secureml.io/v1alpha1",
+    "kind": "SecureMLTenancyPolicy",
+    "metadata": {"name": "default"},
+    "spec": {
+        "tenants": [
+            {
+                "name": "audit",
+                "namespaceSelector": {"matchLabels": {"secureml.io/tenant": "audit"}},
+                "subscriptions": ["00000000-0000-0000-0000-000000000000"],
+            }
+        ]
+    },
+}
 Manifest = dict[str, Any]
 Values = dict[str, Any]
 Grant = tuple[str, str, str]  # (verb, API group, resource[/subresource])
@@ -473,10 +487,16 @@ def test_operator_works_with_exactly_the_permissions_the_chart_grants(
     kube = audited_kube
     workload = f"t-{uuid.uuid4().hex[:10]}"
     kube.kubectl("create", "namespace", workload)
+    kube.kubectl("label", "namespace", workload, "secureml.io/tenant=audit")
     values: Values = {"operator.watchNamespaces": [workload]} if mode == "namespaced" else {}
     chart = ChartInstall(kube, helm, values, tmp_path)
-    with running_operator(kube, arm_emulator, workload, monkeypatch, chart.kubeconfig, chart.scope) as operator:
-        reconcile_and_delete(operator)
+    # With a tenancy policy that selects the namespace by label, the operator reads its labels too.
+    kube.kubectl("apply", "-f", "-", input=json.dumps(AUDIT_POLICY))
+    try:
+        with running_operator(kube, arm_emulator, workload, monkeypatch, chart.kubeconfig, chart.scope) as operator:
+            reconcile_and_delete(operator)
+    finally:
+        kube.kubectl("delete", "securemltenancypolicy", "default", "--ignore-not-found")
     events = kube.requests_by(chart.user)
     denied = sorted({(e["verb"], e["objectRef"]["resource"]) for e in events if e["responseStatus"]["code"] == 403})
     assert not denied, f"the API server refused the operator: {denied}"
