@@ -92,7 +92,10 @@ class Target:
         meta = self.body.metadata
 
         async def persist(entries: list[dict[str, Any]]) -> None:
-            await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
+            try:
+                await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
+            except kubernetes.client.ApiException as error:  # the create is not sent unannounced
+                raise TransientFailure("KubernetesUnavailable", f"{error.status} {error.reason}") from error
 
         return Ledger.from_status(dict(self.body.get("status") or {}), persist)
 
