@@ -156,6 +156,22 @@ def running_operator(
         monkeypatch.setenv(key, value)
     flags = ["--standalone", "--namespace", namespace] if scope is None else list(scope)
     args = ["run", *flags, "-m", "secureml_operator.handlers"]
-    with KopfRunner(args, timeout=120) as runner:
-        yield OperatorEnv(kube, arm, namespace)
+    served = {namespace, *(flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag == "--namespace")}
+    try:
+        with KopfRunner(args, timeout=120) as runner:
+            yield OperatorEnv(kube, arm, namespace)
+    finally:
+        for name in sorted(served):
+            discard_workspaces(kube, name)
     assert runner.exception is None, runner.exception
+
+
+def discard_workspaces(kube: ControlPlane, namespace: str) -> None:
+    """What a namespace's deletion does in a cluster, where the test control plane (no controller
+    manager) leaves them: SecureMLWorkspaces left by a test go, finalizers and all, so their ledgers
+    claim nothing in later tests (a live resource's IP rules are kept for it)."""
+    listed = kube.kubectl("get", "smlw", "-n", namespace, "-o", "name", check=False).stdout.split()
+    for name in listed:
+        unfinalized = json.dumps({"metadata": {"finalizers": None}})
+        kube.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", unfinalized, check=False)
+        kube.kubectl("delete", name, "-n", namespace, "--wait=false", "--ignore-not-found", check=False)
