@@ -525,11 +525,8 @@ def test_a_missing_permission_stalls_the_resource_and_shows_in_the_audit_log(
         operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
         operator.wait_for("Stalled", lambda: operator.condition("litware-internet", "Stalled").get("status") == "True")
         assert "403" in operator.condition("litware-internet", "Stalled")["message"]
-    # Gone, so that no later cluster-wide operator in this control plane picks it up. Without
-    # credentials the operator could not delete it either: drop the finalizer.
-    kube.kubectl("delete", "smlw", "litware-internet", "-n", workload, "--wait=false")
-    unblock = '{"metadata":{"finalizers":null}}'
-    kube.kubectl("patch", "smlw", "litware-internet", "-n", workload, "--type=merge", "-p", unblock)
+    # The harness discarded it (finalizer and all) when the operator stopped, so that no later
+    # cluster-wide operator in this control plane picks it up.
     kube.kubectl("wait", "--for=delete", "smlw/litware-internet", "-n", workload, "--timeout=30s")
     events = kube.requests_by(chart.user)
     assert {(e["verb"], e["objectRef"]["resource"]) for e in events if e["responseStatus"]["code"] == 403} == {
