@@ -111,6 +111,11 @@ class Prepared:
     other_claims: OtherClaims
 
 
+async def _namespace_labels(target: Target) -> dict[str, str]:
+    """Labels of the resource's namespace: needed only when a tenancy policy may select by them."""
+    return await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
+
+
 async def _other_claims(target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
     """IP rules other SecureMLWorkspaces' ledgers hold, read only when this one has allowlists."""
     network = spec.outbound.customer_network
@@ -221,7 +226,7 @@ class Reconciler:
         what only Azure knows, learn which IP rules other resources hold, plan."""
         spec = parse_spec(target)
         try:
-            labels = await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
+            labels = await _namespace_labels(target)
             self._check_permitted(target, spec, labels)
             arm = await self._arm(target, spec)
             observed = await preflight.observe(arm, spec)
@@ -308,16 +313,21 @@ class Reconciler:
             return
         async with target.memo.lock:
             ledger = target.ledger()
-            labels = await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
-            self._drop_unreachable(target, ledger, labels)
-            if not ledger:
-                kopf.info(target.body, reason="NothingOwned", message="nothing in Azure was created by this resource")
-                return
-            arm = await self._arm(target, spec)
-            others = await _other_claims(target, spec, ledger)
-            prepared = Prepared(spec, arm, Observed(), DesiredGraph(), others)
-            graph = plan(spec, _observed_allowlists(ledger, others))
-            report = await self._engine(target, prepared, ledger, Mode.ENFORCE).teardown(graph)
+            try:
+                self._drop_unreachable(target, ledger, await _namespace_labels(target))
+                if not ledger:
+                    kopf.info(
+                        target.body, reason="NothingOwned", message="nothing in Azure was created by this resource"
+                    )
+                    return
+                others = await _other_claims(target, spec, ledger)
+            except kubernetes.client.ApiException as error:
+                message = f"reading the namespace or other resources failed: {error.status} {error.reason}"
+                kopf.warn(target.body, reason="KubernetesUnavailable", message=message)
+                raise kopf.TemporaryError(message, delay=15) from error
+            observed = _observed_allowlists(ledger, others)
+            prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
+            report = await self._engine(target, prepared, ledger, Mode.ENFORCE).teardown(prepared.graph)
             target.patch.status.update(status_report.ledger_facts(ledger))
             failure = status_report.first_failure(report)
             if failure is not None:

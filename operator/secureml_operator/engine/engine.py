@@ -284,7 +284,7 @@ class Engine:
             return self._ownership(node, live)
         entry = self.ledger.get(str(node.id))
         if node.lifecycle is Lifecycle.SHARED and entry is not None and entry.pending:
-            if (live.get("tags") or {}).get(TAG_UID) == self.owner.uid:
+            if _owner_uid(live) == self.owner.uid:
                 self.ledger.confirm(str(node.id), node.id.type, Origin.SHARED, live)
             else:
                 self.ledger.forget(str(node.id))
@@ -533,7 +533,7 @@ class Engine:
         now = identity_of(live)
         if entry.identity and now and entry.identity.lower() != now.lower():
             return False
-        owner_uid = (live.get("tags") or {}).get(TAG_UID)
+        owner_uid = _owner_uid(live)
         if entry.pending and "location" in live:
             return owner_uid == self.owner.uid
         return owner_uid is None or owner_uid == self.owner.uid
@@ -552,6 +552,12 @@ class Engine:
             self.ledger.forget(entry.id)
         except (HttpResponseError, TransientFailure) as error:
             result.outcome, result.error = Outcome.FAILED, error
+
+
+def _owner_uid(live: Json) -> str | None:
+    """The uid in a live resource's ownership tag (a mark, checked against the ledger)."""
+    uid = (live.get("tags") or {}).get(TAG_UID)
+    return str(uid) if uid is not None else None
 
 
 def _parent_in(entry: Entry, keys: set[str]) -> bool:
