@@ -2,7 +2,12 @@
 # The secureml-operator image: a venv built from the hash-pinned requirements.lock in a builder
 # stage, copied into a slim runtime that runs as a non-root user on a read-only root filesystem.
 # Rebuild the lock with `make lock` whenever pyproject.toml's dependencies change.
-ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+# The base is the official python:3.11.14-slim-trixie, pinned by the digest of its multi-platform
+# manifest list: the one python:3.11-slim resolved to in late 2025, as public build logs that pulled it
+# show (it could not be pulled here to check: no registry is reachable). Bump tag and digest together.
+# `make image` (hack/image.py) passes a base made from Debian packages instead; any base with a
+# `python` 3.11 on PATH and its venv module works for both stages.
+ARG PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:193fdd0bbcb3d2ae612bd6cc3548d2f7c78d65b549fcaa8af75624c47474444d
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \

@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin helm chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock cluster-up cluster-down run emulator demo bench clean
+.PHONY: help venv testbin helm promtool chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock image cluster-up cluster-down run emulator demo bench chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ testbin: ## Build (once) and cache kube-apiserver and etcd from their Go modules
 helm: ## Build (once) and cache helm from its Go module; print its path
 	@$(PYTHON) hack/helm.py
 
+promtool: ## Build (once) and cache promtool (checks and tests the chart's alerts) from its Go module; print its path
+	@$(PYTHON) hack/promtool.py
+
 chart-crds: ## Copy the generated crds/ into the Helm chart (after `make crds`)
 	$(PYTHON) hack/sync_chart_crds.py
 
@@ -44,10 +47,10 @@ typecheck: venv ## mypy on the operator package
 unit: venv ## Fast tests: no control plane
 	$(PY) -m pytest -m "not integration" -q
 
-integration: venv testbin helm ## Tests against a real kube-apiserver + etcd
+integration: venv testbin helm promtool ## Tests against a real kube-apiserver + etcd
 	$(PY) -m pytest -m integration -q
 
-test: lint typecheck venv testbin helm ## Lint, type check, unit and integration tests
+test: lint typecheck venv testbin helm promtool ## Lint, type check, unit and integration tests
 	$(PY) -m pytest -q
 
 crds: venv ## Regenerate crds/ and docs/api.md from the API models, and the chart's copy
@@ -60,6 +63,9 @@ argocd-cm: venv ## Regenerate gitops/argocd/argocd-cm.yaml from gitops/argocd/he
 lock: ## Regenerate requirements.lock (the image's hash-pinned dependencies) from pyproject.toml
 	$(PYTHON) -m venv .cache/piptools && .cache/piptools/bin/pip install --quiet pip-tools==7.6.2
 	env -u PIP_FIND_LINKS CUSTOM_COMPILE_COMMAND="make lock" .cache/piptools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-find-links --no-emit-index-url $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
+
+image: ## Build the OCI image with buildah on a Debian base made by mmdebstrap (installs them if missing); print its size
+	@$(PYTHON) hack/image.py
 
 cluster-up: venv testbin ## Start a local control plane in the background (kubeconfig in .cache/cluster)
 	@PYTHONPATH=tests $(PY) -m kubeharness up --dir $(CLUSTER_DIR)
@@ -78,6 +84,9 @@ demo: venv testbin ## Control plane + ARM emulator + operator: apply an example,
 
 bench: venv testbin ## Print ARM calls to Ready and per drift sweep for every example
 	$(PY) bench/arm_calls.py
+
+chaos: venv testbin ## Crash the operator, fault ARM, restart the kube-apiserver (examples 2, 4; RUNS=25): print what went wrong
+	$(PY) bench/chaos.py $(if $(RUNS),--runs $(RUNS))
 
 clean: ## Remove the venv and local state (the testbin cache stays)
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,7 @@ class Sandbox:
         self.kube = ControlPlane(workdir / "cluster")
         self.arm = Emulator(workdir / "emulator")
         self.operator: subprocess.Popen[bytes] | None = None
+        self.liveness = ""
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         return self.kube.kubectl(*args, input=stdin).stdout
@@ -56,7 +57,7 @@ class Sandbox:
         except TimeoutError as error:
             raise SystemExit(f"{error}; operator log: {self.workdir / 'operator.log'}") from None
 
-    def start(self) -> None:
+    def start(self, **operator_settings: str) -> None:
         self.kube.start()
         seed_litware(self.arm.state)
         self.arm.start()
@@ -78,17 +79,23 @@ class Sandbox:
             },
         }
         self.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+        self.start_operator(**operator_settings)
+
+    def start_operator(self, **settings: str) -> None:
+        """Run the operator as a subprocess (again, after a crash); `settings`: extra SMLW_* environment."""
         operator_env = {
             **os.environ,
-            **env,
+            **self.arm.env,
             "KUBECONFIG": str(self.kube.kubeconfig),
             "SMLW_POLLING_INTERVAL_SECONDS": "0.2",
             "SMLW_RETRY_DELAY_SECONDS": "2",
+            **settings,
         }
-        with (self.workdir / "operator.log").open("wb") as log:
+        self.liveness = f"http://127.0.0.1:{free_port()}/healthz"  # answers once the operator is up
+        with (self.workdir / "operator.log").open("ab") as log:
             self.operator = subprocess.Popen(
                 [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", NAMESPACE,
-                 "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+                 "--liveness", self.liveness],
                 env=operator_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

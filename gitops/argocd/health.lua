@@ -55,6 +55,13 @@ if stalled ~= nil and stalled.status == "True" then
 end
 
 local ready = conditions["Ready"]
+-- Another writer keeps changing Azure back and the operator stopped fighting it: a person must
+-- make them agree (kstatus has no verdict for this: Flux reads the resource as Current).
+if ready ~= nil and ready.status == "False" and ready.reason == "ConflictingWriter" then
+  hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
+end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready)

@@ -1,6 +1,7 @@
 """`python -m secureml_operator`: run the operator (what the container's entrypoint calls).
 
 Peering keeps one active replica when several run; `--standalone` skips it (tests, `make run`).
+`python -m secureml_operator plan ...` runs a command for people instead (secureml_operator.cli).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import sys
 
 import kopf
 
-from secureml_operator import handlers  # noqa: F401  (importing registers the handlers)
+from secureml_operator import cli, handlers  # noqa: F401  (importing handlers registers them)
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in cli.COMMANDS:
+        return cli.main(arguments, prog="python -m secureml_operator")
     parser = argparse.ArgumentParser(prog="secureml-operator", description=__doc__)
     parser.add_argument("--standalone", action="store_true", help="no peering: for one local instance")
     parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         help="peering priority; default: random, so replicas differ and exactly one is active",
     )
     parser.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if os.environ.get("SMLW_LOG_FORMAT") == "json" else kopf.LogFormat.PLAIN,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kubernetes
 
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+_clients: dict[tuple[str, float], kubernetes.client.ApiClient] = {}
 
 
 def load_config() -> None:
@@ -20,13 +27,24 @@ def load_config() -> None:
         kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
 
 
+def api_client() -> kubernetes.client.ApiClient:
+    """One API client (one connection pool) per kubeconfig: loaded once, not on every call. In a
+    pod (no $KUBECONFIG) the ServiceAccount's, whose token the client re-reads as it rotates."""
+    path = os.environ.get("KUBECONFIG") or ""
+    key = (path, os.stat(path).st_mtime if path and os.path.exists(path) else 0.0)
+    client = _clients.get(key)
+    if client is None:
+        load_config()
+        client = _clients[key] = kubernetes.client.ApiClient()
+    return client
+
+
 async def served(group: str, version: str, plural: str) -> bool:
     """Whether the API server serves a resource (API discovery: no permission needed beyond login)."""
 
     def discover() -> bool:
-        load_config()
         try:
-            found = kubernetes.client.CustomObjectsApi().get_api_resources(group, version)
+            found = kubernetes.client.CustomObjectsApi(api_client()).get_api_resources(group, version)
         except kubernetes.client.ApiException as error:
             if error.status == 404:  # the group/version is not served at all
                 return False
@@ -40,8 +58,7 @@ async def patch_status(namespace: str, name: str, status: dict[str, Any]) -> Non
     """A merge patch of a SecureMLWorkspace's status, now rather than when its handler returns."""
 
     def patch() -> None:
-        load_config()
-        kubernetes.client.CustomObjectsApi().patch_namespaced_custom_object_status(
+        kubernetes.client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type="application/merge-patch+json"
         )
 
@@ -62,8 +79,7 @@ async def namespace_labels(name: str) -> dict[str, str]:
         return cached[1]
 
     def read() -> dict[str, str]:
-        load_config()
-        namespace = kubernetes.client.CoreV1Api().read_namespace(name)
+        namespace = kubernetes.client.CoreV1Api(api_client()).read_namespace(name)
         return dict((namespace.metadata.labels if namespace.metadata else None) or {})
 
     labels = await asyncio.to_thread(read)
@@ -77,8 +93,7 @@ async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
     what it holds is about to go."""
 
     def read() -> list[dict[str, Any]]:
-        load_config()
-        api = kubernetes.client.CustomObjectsApi()
+        api = kubernetes.client.CustomObjectsApi(api_client())
         try:
             found = cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL))
         except kubernetes.client.ApiException as error:
@@ -92,3 +107,104 @@ async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
         ]
 
     return await asyncio.to_thread(read)
+
+
+@dataclass
+class SecretVersion:
+    data: dict[str, str] | None  # base64 values as the API holds them; None: the Secret does not exist
+    version: str  # its resourceVersion: a new one means new credentials
+    current: bool = True  # its watch is running, so this is what the API server holds now
+    used: float = 0.0  # time.monotonic() of the last read from the cache
+
+
+class SecretCache:
+    """The Secrets custom resources name, read once and kept current by a watch of each one.
+
+    A watch per Secret, by name (RBAC verbs get and watch, never list: the operator sees no other
+    Secret), in a thread of its own because the Kubernetes client blocks. While a watch is down the
+    Secret is read again on its next use; a Secret nobody asked for in IDLE_SECONDS is dropped."""
+
+    IDLE_SECONDS = 600.0
+    WATCH_SECONDS = 30  # a watch is renewed this often: how soon close() and idleness take effect
+
+    def __init__(self) -> None:
+        self._secrets: dict[tuple[str, str], SecretVersion] = {}
+        self._watching: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    async def get(self, namespace: str, name: str) -> SecretVersion:
+        key = (namespace, name)
+        with self._lock:
+            cached = self._secrets.get(key)
+            if cached is not None and cached.current:
+                cached.used = time.monotonic()
+                return cached
+        fresh = await asyncio.to_thread(self._read, namespace, name)
+        with self._lock:
+            self._secrets[key] = fresh
+            if key not in self._watching and not self._closed.is_set():
+                self._watching.add(key)
+                threading.Thread(
+                    target=self._watch, args=key, name=f"secret-watch-{namespace}/{name}", daemon=True
+                ).start()
+        return fresh
+
+    def close(self) -> None:
+        self._closed.set()
+
+    @staticmethod
+    def _read(namespace: str, name: str) -> SecretVersion:
+        try:
+            secret = kubernetes.client.CoreV1Api(api_client()).read_namespaced_secret(name, namespace)
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                raise
+            return SecretVersion(None, "", used=time.monotonic())
+        version = str(secret.metadata.resource_version if secret.metadata else "")
+        return SecretVersion(
+            {key: str(value) for key, value in (secret.data or {}).items()}, version, used=time.monotonic()
+        )
+
+    def _watch(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        while not self._closed.is_set():
+            with self._lock:
+                known = self._secrets.get(key)
+                if known is None or time.monotonic() - known.used > self.IDLE_SECONDS:
+                    self._secrets.pop(key, None)
+                    self._watching.discard(key)
+                    return
+            try:
+                self._follow(namespace, name, known.version)
+            except Exception as error:  # the watch is down: the next use reads the Secret again
+                with self._lock:
+                    if key in self._secrets:
+                        self._secrets[key].current = False
+                log.info("secret watch interrupted", extra={"secret": f"{namespace}/{name}", "error": str(error)})
+                self._closed.wait(1.0)
+                with contextlib.suppress(Exception):
+                    fresh = self._read(namespace, name)
+                    with self._lock:
+                        fresh.used = self._secrets[key].used if key in self._secrets else fresh.used
+                        self._secrets[key] = fresh
+
+    def _follow(self, namespace: str, name: str, version: str) -> None:
+        api = kubernetes.client.CoreV1Api(api_client())
+        stream = kubernetes.watch.Watch().stream(  # type: ignore[no-untyped-call]
+            api.list_namespaced_secret,
+            namespace,
+            field_selector=f"metadata.name={name}",
+            resource_version=version or None,
+            timeout_seconds=self.WATCH_SECONDS,
+        )
+        for event in stream:
+            secret = event["object"]
+            meta = secret.metadata
+            gone = event["type"] == "DELETED"
+            with self._lock:
+                used = self._secrets[(namespace, name)].used if (namespace, name) in self._secrets else 0.0
+                data = None if gone else {key: str(value) for key, value in (secret.data or {}).items()}
+                self._secrets[(namespace, name)] = SecretVersion(data, str(meta.resource_version), True, used)
+            if self._closed.is_set():
+                return

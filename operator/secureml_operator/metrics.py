@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter("secureml_reconciles_total", "Reconciles of SecureMLWorkspace resources by outcome", ["outcome"])
 RECONCILE_SECONDS = Histogram(
@@ -28,4 +28,21 @@ ARM_CALLS = Counter(
 )
 ARM_THROTTLED = Counter(
     "secureml_arm_throttled_total", "ARM responses with status 429 (throttled)", ["method", "resource_type"]
+)
+ARM_CALLS_BY_SUBSCRIPTION = Counter(
+    "secureml_arm_subscription_calls_total",
+    "HTTP requests sent to Azure Resource Manager, by subscription (the budget's unit) and status code",
+    ["subscription", "status_code"],
+)
+# Per SecureMLWorkspace. Not `namespace`/`name`: a scrape's own `namespace` label (the operator's pod)
+# would rename the metric's to `exported_namespace`.
+RESOURCE_CONDITION = Gauge(
+    "secureml_resource_condition",
+    "1 while the SecureMLWorkspace's status condition is True, else 0",
+    ["resource_namespace", "resource_name", "condition"],
+)
+CONFLICTING_WRITER_FIELDS = Gauge(
+    "secureml_conflicting_writer_fields",
+    "Fields of the SecureMLWorkspace the operator stopped correcting: another writer keeps changing them back",
+    ["resource_namespace", "resource_name"],
 )

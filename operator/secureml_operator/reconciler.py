@@ -1,8 +1,10 @@
 """plan → engine → status for one custom resource: what every kopf handler calls.
 
-Handlers stay thin; this module decides what a walk means for the resource's status, which
-failures are retried (kopf.TemporaryError with backoff) and which stall it until the spec changes
-(Stalled=True, no further writes to Azure).
+Handlers stay thin; this module decides what a walk means for the resource's status. Every failure,
+at every stage (prepare, walk, status, delete), goes through `errors.classify` once: a transient one
+sets `Reconciling` and is retried with the operator's own backoff (the handler's via kopf's delay,
+the sweep's via the resource's memo); a permanent one sets `Stalled` and writes nothing more to
+Azure until the spec or access changes.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
-import kubernetes
-from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
 from secureml_operator import kube, metrics, preflight
@@ -26,43 +28,47 @@ from secureml_operator.api.duration import parse_duration
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.access import AzureAccess
 from secureml_operator.azure.arm import ArmClient
-from secureml_operator.azure.ids import ArmId
+from secureml_operator.azure.ids import ArmId, InvalidArmId
 from secureml_operator.desired.graph import DesiredGraph
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
-from secureml_operator.engine.engine import Change, Engine, Mode, OtherClaims, RunReport, nobody_else
-from secureml_operator.engine.errors import PermanentFailure, TransientFailure, classify
+from secureml_operator.engine.conflicts import RESET_ANNOTATION, Conflicts
+from secureml_operator.engine.engine import Action, Change, Engine, Mode, OtherClaims, RunReport, nobody_else
+from secureml_operator.engine.errors import UNEXPECTED, Failure, PermanentFailure, classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin, entry_key
 from secureml_operator.engine.ownership import Owner
 from secureml_operator.status import conditions as c
+from secureml_operator.status import isolation
 from secureml_operator.status import report as status_report
 from secureml_operator.status.conditions import Condition, conditions_patch
 
 MAX_RETRY_DELAY_SECONDS = 300
-CONFLICT_THRESHOLD = 3  # corrections of one field in consecutive sweeps before we call it a conflict
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class ResourceMemo:
-    """Per custom resource, in the operator's memory: conflicting-writer bookkeeping, and the lock
-    that keeps its walks (reconcile, sweep, delete) one at a time, so each sees the ledger the last
-    one left."""
+    """Per custom resource, in the operator's memory: the lock that keeps its walks (reconcile,
+    sweep, delete) one at a time, so each sees the ledger the last one left, and the sweep's backoff
+    after transient failures. Everything that must survive a restart is in status."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    generation: int = 0
-    corrections: dict[tuple[str, str], int] = field(default_factory=dict)
-    frozen: set[tuple[str, str]] = field(default_factory=set)
+    failures: int = 0  # transient sweep failures in a row
+    not_before: float = 0.0  # time.monotonic() before which no sweep is retried
 
-    def observe(self, generation: int, report: RunReport) -> None:
-        if generation != self.generation:
-            self.generation, self.corrections, self.frozen = generation, {}, set()
-        corrected = {
-            (ArmId.parse(change.resource).key, change.field)
-            for change in report.changes
-            if change.action == "Corrected"
-        }
-        self.corrections = {key: self.corrections.get(key, 0) + 1 for key in corrected}
-        self.frozen |= {key for key, count in self.corrections.items() if count >= CONFLICT_THRESHOLD}
+    def back_off(self, first_delay: float) -> float:
+        self.failures += 1
+        delay = backoff(first_delay, self.failures - 1)
+        self.not_before = time.monotonic() + delay
+        return delay
+
+    def recovered(self) -> None:
+        self.failures, self.not_before = 0, 0.0
+
+
+def backoff(first_delay: float, retry: int) -> float:
+    """The operator's retry delay: the first within seconds, doubling, capped."""
+    return float(min(first_delay * 2**retry, MAX_RETRY_DELAY_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class Target:
 
     def set_conditions(self, *updates: Condition) -> None:
         self.patch.fns.append(conditions_patch(list(updates), self.generation))
+        for update in updates:
+            metrics.RESOURCE_CONDITION.labels(self.owner.namespace, self.owner.name, update.type).set(update.status)
 
     def ledger(self) -> Ledger:
         """The ledger in status; a create announced mid-walk is written to status at once."""
@@ -94,10 +102,15 @@ class Target:
         async def persist(entries: list[dict[str, Any]]) -> None:
             try:
                 await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
-            except kubernetes.client.ApiException as error:  # the create is not sent unannounced
-                raise TransientFailure("KubernetesUnavailable", f"{error.status} {error.reason}") from error
+            except Exception as error:  # the create is not sent unannounced
+                raise classify(error) from error
 
         return Ledger.from_status(dict(self.body.get("status") or {}), persist)
+
+    def conflicts(self) -> Conflicts:
+        """The conflicting-writer counts in status, kept while the spec and the reset annotation stay."""
+        reset = self.body.metadata.annotations.get(RESET_ANNOTATION)
+        return Conflicts.from_status(dict(self.body.get("status") or {}), self.generation, reset)
 
 
 @dataclass(frozen=True)
@@ -164,16 +177,38 @@ def parse_spec(target: Target) -> SecureMLWorkspaceSpec:
         raise PermanentFailure("InvalidSpec", problems) from error
 
 
-def stall(target: Target, failure: PermanentFailure) -> kopf.PermanentError:
+def stall(target: Target, failure: Failure, way_out: str = "the spec or access must change first") -> None:
     """Stalled until the spec changes: kstatus reads this as Failed, Argo CD as Degraded."""
     target.set_conditions(
         Condition(c.STALLED, True, failure.reason, failure.message),
-        Condition(c.RECONCILING, False, failure.reason, "stopped: the spec or access must change first"),
+        Condition(c.RECONCILING, False, failure.reason, f"stopped: {way_out}"),
         Condition(c.READY, False, failure.reason, failure.message),
     )
     kopf.warn(target.body, reason=failure.reason, message=failure.message)
     metrics.RECONCILES.labels("stalled").inc()
-    return kopf.PermanentError(failure.message)
+
+
+def reconciling(target: Target, failure: Failure, delay: float) -> None:
+    """Not Ready yet, still reconciling: the next attempt is `delay` seconds away."""
+    target.set_conditions(
+        Condition(c.READY, False, failure.reason, failure.message),
+        Condition(c.RECONCILING, True, failure.reason, f"retrying in {delay:g}s: {failure.message}"),
+        Condition(c.STALLED, False, failure.reason, "a transient failure: retried"),
+    )
+    kopf.warn(target.body, reason=failure.reason, message=f"retrying in {delay:g}s: {failure.message}")
+    metrics.RECONCILES.labels("retrying").inc()
+
+
+def classified(target: Target, error: BaseException) -> Failure:
+    """`errors.classify`, and the traceback logged for what no rule foresaw (a bug to report)."""
+    failure = classify(error)
+    if failure.reason == UNEXPECTED:
+        log.error(
+            "unexpected failure",
+            exc_info=error,
+            extra={"namespace": target.owner.namespace, "name": target.owner.name},
+        )
+    return failure
 
 
 def sweepable(body: kopf.Body, **_: Any) -> bool:
@@ -185,10 +220,13 @@ def sweepable(body: kopf.Body, **_: Any) -> bool:
     return bool(conditions.get("Stalled", {}).get("status") != "True")
 
 
-def sweep_due(body: kopf.Body, default_interval: datetime.timedelta) -> bool:
-    """Sweepable, and `spec.drift.interval` (or the operator's default) has passed since the last check."""
-    if not sweepable(body):
+def sweep_due(body: kopf.Body, default_interval: datetime.timedelta, memo: ResourceMemo) -> bool:
+    """Sweepable, and either a failed sweep's backoff has passed, or `spec.drift.interval` (or the
+    operator's default) has passed since the last check."""
+    if not sweepable(body) or time.monotonic() < memo.not_before:
         return False
+    if memo.failures:  # the last sweep failed: its retry is due once the backoff has passed
+        return True
     last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
     if not last:
         return True
@@ -198,15 +236,25 @@ def sweep_due(body: kopf.Body, default_interval: datetime.timedelta) -> bool:
     return datetime.datetime.now(datetime.UTC) - checked >= interval
 
 
+STALLED_DELETE_WAY_OUT = (
+    "to finish deleting, fix the cause (restore the credential Secret, or grant the access), "
+    "or set spec.deletionPolicy: Retain to leave Azure as it is"
+)
+
+
 class Reconciler:
     def __init__(self, access: AzureAccess) -> None:
         self.access = access
+
+    @property
+    def first_retry_delay(self) -> float:
+        return self.access.settings.retry_delay_seconds
 
     async def _arm(self, target: Target, spec: SecureMLWorkspaceSpec) -> ArmClient:
         credential = spec.azure.credential_ref.name if spec.azure.credential_ref else None
         return await self.access.client(target.owner.namespace, credential)
 
-    def _engine(self, target: Target, prepared: Prepared, ledger: Ledger, mode: Mode) -> Engine:
+    def engine(self, target: Target, prepared: Prepared, ledger: Ledger, mode: Mode, conflicts: Conflicts) -> Engine:
         async def announce(verb: str, resource: str, why: str) -> None:
             kopf.info(target.body, reason=f"Azure{verb}", message=f"{verb} {resource}: {why}")
 
@@ -216,30 +264,28 @@ class Reconciler:
             ledger,
             mode,
             announce,
-            frozenset(target.memo.frozen),
+            conflicts.stopped,
             adopt=prepared.spec.adoption == "Adopt",
             other_claims=prepared.other_claims,
         )
 
-    async def _prepare(self, target: Target, ledger: Ledger) -> Prepared:
+    async def prepare(self, target: Target, ledger: Ledger) -> Prepared:
         """Everything before the first write: parse, check the tenancy policy, authenticate, check
         what only Azure knows, learn which IP rules other resources hold, plan."""
         spec = parse_spec(target)
-        try:
-            labels = await _namespace_labels(target)
-            self._check_permitted(target, spec, labels)
-            arm = await self._arm(target, spec)
-            observed = await preflight.observe(arm, spec)
-            others = await _other_claims(target, spec, ledger)
-        except HttpResponseError as error:  # also ClientAuthenticationError: no token, no access
-            transient, reason, message = classify(error)
-            if transient:
-                raise TransientFailure(reason, message) from error
-            raise PermanentFailure(reason, message) from error
-        except kubernetes.client.ApiException as error:
-            raise TransientFailure("KubernetesUnavailable", f"{error.status} {error.reason}") from error
+        labels = await _namespace_labels(target)
+        self._check_permitted(target, spec, labels)
+        arm = await self._arm(target, spec)
+        observed = await preflight.observe(arm, spec)
+        others = await _other_claims(target, spec, ledger)
         observed = _observed_allowlists(ledger, others, observed)
-        return Prepared(spec, arm, observed, plan(spec, observed), others)
+        graph = plan(spec, observed)
+        unsupported = sorted({node.id.type for node in graph if not arm.supports(node.id)})
+        if unsupported:  # refused before the first write, not halfway through the walk
+            raise PermanentFailure(
+                "UnsupportedTarget", f"the operator has no route to resources of type {', '.join(unsupported)}"
+            )
+        return Prepared(spec, arm, observed, graph, others)
 
     def _check_permitted(self, target: Target, spec: SecureMLWorkspaceSpec, labels: dict[str, str]) -> None:
         """The tenancy policy, checked again before any Azure call (admission may have been off)."""
@@ -264,45 +310,69 @@ class Reconciler:
                 )
 
     async def reconcile(self, target: Target) -> None:
-        """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed)."""
+        """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed).
+        Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes."""
         async with target.memo.lock:
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():
-                ledger = target.ledger()
                 try:
-                    prepared = await self._prepare(target, ledger)
-                except PermanentFailure as failure:
-                    raise stall(target, failure) from failure
-                except TransientFailure as failure:
-                    raise self._retry_later(target, [], failure.reason, failure.message) from failure
-                report = await self._engine(target, prepared, ledger, Mode.ENFORCE).converge(prepared.graph)
-                self._publish(target, prepared, report, ledger, sweep=False)
+                    ledger = target.ledger()
+                    prepared = await self.prepare(target, ledger)
+                    conflicts = target.conflicts()
+                    engine = self.engine(target, prepared, ledger, Mode.ENFORCE, conflicts)
+                    report = await engine.converge(prepared.graph)
+                    failure = self._publish(target, prepared, report, ledger, conflicts, sweep=False)
+                    if failure is not None:
+                        raise failure
+                except Exception as error:
+                    failure = classified(target, error)
+                    if not failure.transient:
+                        stall(target, failure)
+                        raise kopf.PermanentError(failure.message) from error
+                    delay = backoff(self.first_retry_delay, target.retry)
+                    reconciling(target, failure, delay)
+                    raise kopf.TemporaryError(failure.message, delay=delay) from error
+                target.memo.recovered()
 
     async def sweep(self, target: Target) -> None:
-        """The drift timer: the same walk (Detect mode only reports). Failures are published, never
-        raised: the next sweep is the retry, and a stalled resource waits for its spec to change."""
-        if not sweep_due(target.body, self.access.settings.drift_interval):
+        """The drift timer: the same walk (Detect mode only reports). Failures never reach kopf: a
+        transient one is retried by the timer after the memo's backoff, a permanent one stalls the
+        resource until its spec changes."""
+        if not sweep_due(target.body, self.access.settings.drift_interval, target.memo):
             return
         async with target.memo.lock:
             with metrics.RECONCILE_SECONDS.labels("drift").time():
-                ledger = target.ledger()
                 try:
-                    prepared = await self._prepare(target, ledger)
-                except PermanentFailure as failure:
-                    stall(target, failure)
+                    ledger = target.ledger()
+                    prepared = await self.prepare(target, ledger)
+                    conflicts = target.conflicts()
+                    mode = Mode(prepared.spec.drift.mode)
+                    report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
+                    conflicts = conflicts.after_sweep(report.changes, c.now())
+                    failure = self._publish(target, prepared, report, ledger, conflicts, sweep=True)
+                    if failure is not None:
+                        raise failure
+                except Exception as error:  # the sweep's outcome is its conditions
+                    failure = classified(target, error)
+                    if failure.transient:
+                        reconciling(target, failure, target.memo.back_off(self.first_retry_delay))
+                    else:
+                        stall(target, failure)
                     return
-                except TransientFailure as failure:
-                    kopf.warn(target.body, reason=failure.reason, message=f"drift sweep skipped: {failure.message}")
-                    return
-                mode = Mode(prepared.spec.drift.mode)
-                report = await self._engine(target, prepared, ledger, mode).converge(prepared.graph)
-                target.memo.observe(target.generation, report)
-                with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
-                    self._publish(target, prepared, report, ledger, sweep=True)
+                target.memo.recovered()
 
     async def delete(self, target: Target) -> None:
         """deletionPolicy Delete removes what the ledger says we created (dependents first) and takes
         back the IP rules we added; Retain touches nothing. A resource that never owned anything
-        makes no Azure call at all."""
+        makes no Azure call at all. A delete that cannot proceed keeps the finalizer and says why."""
+        await self._delete(target)
+        owner = target.owner  # gone: its series go too
+        for condition in c.ALL:
+            with contextlib.suppress(KeyError):
+                metrics.RESOURCE_CONDITION.remove(owner.namespace, owner.name, condition)
+        with contextlib.suppress(KeyError):
+            metrics.CONFLICTING_WRITER_FIELDS.remove(owner.namespace, owner.name)
+
+    async def _delete(self, target: Target) -> None:
         try:
             spec = parse_spec(target)
         except PermanentFailure:
@@ -314,27 +384,41 @@ class Reconciler:
         async with target.memo.lock:
             ledger = target.ledger()
             try:
-                self._drop_unreachable(target, ledger, await _namespace_labels(target))
-                if not ledger:
-                    kopf.info(
-                        target.body, reason="NothingOwned", message="nothing in Azure was created by this resource"
-                    )
-                    return
-                others = await _other_claims(target, spec, ledger)
-            except kubernetes.client.ApiException as error:
-                message = f"reading the namespace or other resources failed: {error.status} {error.reason}"
-                kopf.warn(target.body, reason="KubernetesUnavailable", message=message)
-                raise kopf.TemporaryError(message, delay=15) from error
-            observed = _observed_allowlists(ledger, others)
-            prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
-            report = await self._engine(target, prepared, ledger, Mode.ENFORCE).teardown(prepared.graph)
-            target.patch.status.update(status_report.ledger_facts(ledger))
-            failure = status_report.first_failure(report)
-            if failure is not None:
-                kopf.warn(target.body, reason="DeleteFailed", message=failure.message)
-                raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=15)
+                await self._teardown(target, spec, ledger)
+            except Exception as error:
+                failure = classified(target, error)
+                delay = backoff(self.first_retry_delay, target.retry)  # a stalled delete is checked again too
+                if failure.transient:
+                    reconciling(target, failure, delay)
+                else:
+                    stall(target, failure, STALLED_DELETE_WAY_OUT)
+                raise kopf.TemporaryError(f"deleting Azure resources: {failure.message}", delay=delay) from error
 
-    def _publish(self, target: Target, prepared: Prepared, report: RunReport, ledger: Ledger, sweep: bool) -> None:
+    async def _teardown(self, target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> None:
+        self._drop_unreachable(target, ledger, await _namespace_labels(target))
+        if not ledger:
+            kopf.info(target.body, reason="NothingOwned", message="nothing in Azure was created by this resource")
+            return
+        others = await _other_claims(target, spec, ledger)
+        observed = _observed_allowlists(ledger, others)
+        prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
+        engine = self.engine(target, prepared, ledger, Mode.ENFORCE, Conflicts(target.generation))
+        report = await engine.teardown(prepared.graph)
+        target.patch.status.update(status_report.ledger_facts(ledger))
+        failure = status_report.first_failure(report)
+        if failure is not None:
+            raise failure
+
+    def _publish(
+        self,
+        target: Target,
+        prepared: Prepared,
+        report: RunReport,
+        ledger: Ledger,
+        conflicts: Conflicts,
+        sweep: bool,
+    ) -> Failure | None:
+        """Write what the walk found to status; the failure that stops it from being Ready, if any."""
         spec, observed, graph = prepared.spec, prepared.observed, prepared.graph
         status = target.patch.status
         network = status_report.customer_network_facts(spec, report, observed)
@@ -342,58 +426,52 @@ class Reconciler:
         for key, value in facts.items():
             status[key] = value
         status["resources"] = status_report.owned_resources(graph, report)
+        peering = isolation.hub_peering(spec, report.lookup)
+        status["hubPeering"] = peering.as_status() if peering is not None else None
+        status["conflicts"] = conflicts.as_status()
+        metrics.CONFLICTING_WRITER_FIELDS.labels(target.owner.namespace, target.owner.name).set(len(conflicts.stopped))
         drift_changes = report.changes if sweep else []
         for change in drift_changes:
             metrics.DRIFT_FOUND.labels(_type_of(change.resource)).inc()
-            if change.action == "Corrected":
+            if change.action is Action.CORRECTED:
                 metrics.DRIFT_CORRECTED.labels(_type_of(change.resource)).inc()
             kopf.warn(
                 target.body,
                 reason="DriftDetected",
                 message=f"{change.resource} {change.field}: expected {change.expected}, found {change.actual}"
-                f" ({change.action})",
+                f" ({change.action.value})",
             )
-        corrected = sum(1 for change in drift_changes if change.action == "Corrected")
+        corrected = sum(1 for change in drift_changes if change.action is Action.CORRECTED)
         target.patch.fns.append(_drift_patch(drift_changes, corrected))
-        failure = status_report.first_failure(report)
+        failure = status_report.first_failure(report) or isolation.peering_failure(spec, report.lookup)
         pending = status_report.pending_approvals(spec, graph, report)
         status["pendingPrivateEndpoints"] = pending or []
-        updates = [
-            *status_report.isolation_conditions(spec, report),
+        sync = status_report.sync_condition(report, conflicts, detect=spec.drift.mode == "Detect")
+        target.set_conditions(
+            *status_report.isolation_conditions(spec, report, observed, self.access.settings.allowlist_widest_prefix),
             *([status_report.approval_condition(pending)] if pending is not None else []),
-            status_report.sync_condition(report, detect=spec.drift.mode == "Detect"),
+            sync,
             Condition(c.STALLED, False, "Progressing" if failure else "Reconciled", "no blocking problem"),
-        ]
-        if failure is None:
+        )
+        if failure is None and sync.reason in status_report.CONFLICT_REASONS:
+            target.set_conditions(  # Azure does not match the spec, and correcting it again would not help
+                Condition(c.READY, False, sync.reason, sync.message),
+                Condition(c.RECONCILING, False, sync.reason, "waiting for the other writer to agree with the spec"),
+            )
+        elif failure is None:
             summary = status_report.outcome_summary(report)
-            updates += [
+            target.set_conditions(
                 Condition(c.READY, True, "Reconciled", f"Azure matches the spec ({summary})"),
                 Condition(c.RECONCILING, False, "Reconciled", "nothing left to do"),
-            ]
-            target.set_conditions(*updates)
+            )
             metrics.RECONCILES.labels("ready").inc()
-            return
-        if not failure.transient:
-            target.set_conditions(*updates)
-            raise stall(target, PermanentFailure(failure.reason, failure.message))
-        raise self._retry_later(target, updates, failure.reason, failure.message)
-
-    def _retry_later(self, target: Target, updates: list[Condition], reason: str, message: str) -> kopf.TemporaryError:
-        """Not Ready yet, still reconciling; kopf retries with exponential backoff."""
-        target.set_conditions(
-            *updates,
-            Condition(c.READY, False, reason, message),
-            Condition(c.RECONCILING, True, reason, f"retrying: {message}"),
-        )
-        metrics.RECONCILES.labels("retrying").inc()
-        delay = min(self.access.settings.retry_delay_seconds * 2**target.retry, MAX_RETRY_DELAY_SECONDS)
-        return kopf.TemporaryError(message, delay=delay)
+        return failure
 
 
 def _type_of(resource: str) -> str:
     try:
         return ArmId.parse(resource).type
-    except ValueError:
+    except InvalidArmId:
         return "unknown"
 
 

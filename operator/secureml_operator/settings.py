@@ -13,6 +13,7 @@ from secureml_operator.azure.budget import BudgetSettings
 from secureml_operator.azure.cloud import CloudSettings
 
 MINIMUM_DRIFT_INTERVAL = datetime.timedelta(seconds=10)  # the CRD refuses shorter spec intervals too
+ALLOWLIST_WIDEST_PREFIX = 8  # an inbound IP allowlist entry wider than this /n is not isolation
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -36,6 +37,13 @@ def _duration(env: dict[str, str], name: str, default: str) -> datetime.timedelt
     return interval
 
 
+def _prefix_length(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.strip().isdigit() or int(raw) > 32:
+        raise ValueError(f"{name}={raw!r} is not an IPv4 prefix length (0 to 32, e.g. 8 for /8)")
+    return int(raw)
+
+
 def _subscriptions(env: dict[str, str], name: str) -> frozenset[str]:
     """Comma-separated subscription ids, lower-cased; empty or unset: none."""
     raw = env.get(name) or ""
@@ -54,11 +62,13 @@ class OperatorSettings:
     cloud: CloudSettings
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     polling_interval_seconds: float = 5.0  # LRO polling when ARM sends no Retry-After
-    retry_delay_seconds: float = 15.0  # first retry after a transient ARM failure (then backoff)
+    retry_delay_seconds: float = 2.0  # first retry after a transient failure (then doubling, capped)
     max_workers: int = 20  # custom resources reconciled at once
     drift_interval: datetime.timedelta = datetime.timedelta(seconds=60)  # when spec.drift.interval is unset
     # The only subscriptions the operator may use while no SecureMLTenancyPolicy exists (api/tenancy.py).
     allowed_subscriptions: frozenset[str] = frozenset()
+    # InboundIsolated is False when an IP allowlist entry is wider than this prefix (status/isolation.py).
+    allowlist_widest_prefix: int = ALLOWLIST_WIDEST_PREFIX
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
@@ -73,8 +83,9 @@ class OperatorSettings:
                 writes_per_second=_float(values, "SMLW_ARM_WRITES_PER_SECOND", defaults.writes_per_second),
             ),
             polling_interval_seconds=_float(values, "SMLW_POLLING_INTERVAL_SECONDS", 5.0),
-            retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 15.0),
+            retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 2.0),
             max_workers=int(_float(values, "SMLW_MAX_WORKERS", 20)),
             drift_interval=_duration(values, "SMLW_DRIFT_INTERVAL", "60s"),
             allowed_subscriptions=_subscriptions(values, "SMLW_ALLOWED_SUBSCRIPTIONS"),
+            allowlist_widest_prefix=_prefix_length(values, "SMLW_ALLOWLIST_WIDEST_PREFIX", ALLOWLIST_WIDEST_PREFIX),
         )

@@ -129,6 +129,8 @@ CASES = [
          rule="firewall-named"),
     Case("firewall-not-a-firewall", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
         "id": FIREWALL_ID.replace("azureFirewalls", "networkVirtualAppliances")}}), rule="firewall-id-type"),
+    Case("peer-from-hub-without-hub", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
+        "privateIpAddress": "10.1.0.4", "peerFromHub": True}}), rule="firewall-peer-from-hub"),
     Case("drift-too-fast", MANAGED, lambda m: _spec(m)["drift"].update(interval="5s"), rule="drift-interval-minimum"),
     Case("bad-workspace-name", MANAGED, lambda m: _spec(m)["workspace"].update(name="x"), fragment="name"),
     Case("bad-isolation-mode", MANAGED, lambda m: _managed(m).update(isolationMode="Disabled"),

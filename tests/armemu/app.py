@@ -20,10 +20,18 @@ from armemu.state import Json, Resource, State
 ADMIN = "/_emulator"
 OUT_OF_BAND = "someone-else"  # the bearer token of Emulator.rest(): changes made behind the client's back
 FAIL_LRO = web.RequestKey("fail_lro", str)  # a fault asked this request's operation to fail with this code
+DISCONNECT = web.RequestKey("disconnect", str)  # a fault asked to drop the connection once this request is handled
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(ArmError(status, code, message).body(), status=status, headers=headers)
+
+
+def _disconnect(request: web.Request) -> web.Response:
+    """Close the connection without an answer; the client sees a dropped connection (logged as 504)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=504)
 
 
 def _precondition_exists(path: str) -> web.Response:
@@ -101,6 +109,12 @@ class ArmEmulator:
                 if fault.fail_lro:
                     request[FAIL_LRO] = fault.code
                     break
+                if fault.disconnect == "after":
+                    request[DISCONNECT] = fault.id
+                    break
+                if fault.disconnect == "before":
+                    entry["fault"] = fault.id
+                    return _disconnect(request)
                 if fault.status >= 400:
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                     entry["fault"] = fault.id
@@ -117,6 +131,10 @@ class ArmEmulator:
             response = web.json_response(error.body(), status=error.status)
         response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(bucket.remaining)
         response.headers["x-ms-request-id"] = str(uuid.uuid4())
+        if DISCONNECT in request:
+            entry["fault"] = request[DISCONNECT]
+            entry["handledStatus"] = response.status
+            return _disconnect(request)
         return response
 
     # routing ------------------------------------------------------------------------------------
@@ -190,6 +208,12 @@ class ArmEmulator:
             return web.Response(status=200)
         return web.json_response(self._rendered(resource))
 
+    def _caller(self, request: web.Request) -> list[str]:
+        """Who writes, as ARM's systemData names them: the client's application, or someone else."""
+        if request.headers.get("Authorization") == f"Bearer {OUT_OF_BAND}":
+            return [OUT_OF_BAND, "User"]
+        return [self.state.config.client_id, "Application"]
+
     def _rendered(self, resource: Resource) -> Json:
         return {"id": resource.id, "name": resource.id.rsplit("/", 1)[-1], **resource.body}
 
@@ -219,6 +243,7 @@ class ArmEmulator:
                     "The request content was invalid and could not be deserialized.",
                 )
         assert body is not None
+        body = self.state.apply_policies(sem.type_of(path), body)
         existing = self.state.get(path)
         if_match = request.headers.get("If-Match")
         if if_match and if_match != "*" and (existing is None or existing.body.get("etag") != if_match):
@@ -230,7 +255,7 @@ class ArmEmulator:
         if not info.tracked and not self.state.get(parent_path) and sem.type_of(path).count("/") > 1:
             return _error(404, "ParentResourceNotFound", f"Parent resource {parent_path} was not found.")
         sem.validate_put(self.state, path, body, existing)
-        stored = sem.stored_body(self.state, path, body, existing)
+        stored = sem.stored_body(self.state, path, body, existing) | {"_modifiedBy": self._caller(request)}
         parent = parent_path if sem.type_of(path).count("/") > 1 else None
         resource = self.state.put(path, stored, parent)
         self._replace_inline_children(path, body, info)
@@ -260,8 +285,9 @@ class ArmEmulator:
             return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
         patch = await request.json()
         merged = sem.merge_patch({k: v for k, v in existing.body.items() if k != "etag"}, patch)
+        merged = self.state.apply_policies(sem.type_of(path), merged)
         sem.validate_put(self.state, path, merged, existing)
-        stored = sem.stored_body(self.state, path, merged, existing)
+        stored = sem.stored_body(self.state, path, merged, existing) | {"_modifiedBy": self._caller(request)}
         resource = self.state.put(path, stored, existing.parent)
         sem.after_put(self.state, resource, existing)
         return self._lro_response(request, resource, 200, sem.TYPES[sem.type_of(path)])
@@ -405,10 +431,19 @@ class ArmEmulator:
             state.requests.clear()
             return web.json_response({"cleared": True})
         if route == "/faults" and request.method == "POST":
-            fault = state.add_fault(await request.json())
+            try:
+                fault = state.add_fault(await request.json())
+            except ValueError as error:
+                return web.json_response({"error": str(error)}, status=400)
             return web.json_response({"id": fault.id}, status=201)
         if route == "/faults" and request.method == "DELETE":
             state.faults.clear()
+            return web.json_response({"cleared": True})
+        if route == "/policies" and request.method == "POST":
+            policy = state.add_policy(await request.json())
+            return web.json_response({"id": policy.id}, status=201)
+        if route == "/policies" and request.method == "DELETE":
+            state.policies.clear()
             return web.json_response({"cleared": True})
         if route == "/reset" and request.method == "POST":
             state.reset()

@@ -139,6 +139,13 @@ class Emulator:
     def clear_faults(self) -> None:
         self.admin("DELETE", "/faults")
 
+    def policy(self, **spec: Any) -> str:
+        """An Azure Policy `modify` effect on every write of a type: type, path (dotted), value."""
+        return str(self.admin("POST", "/policies", spec)["id"])
+
+    def clear_policies(self) -> None:
+        self.admin("DELETE", "/policies")
+
     def reset(self) -> None:
         self.admin("POST", "/reset")
 

@@ -215,6 +215,8 @@ def validate_put(state: State, resource_id: str, body: Json, existing: Resource 
         _validate_workspace(body, existing)
     if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
         _validate_outbound_rule(state, resource_id, body)
+    if kind == PEERING:
+        _validate_peering(state, resource_id, body)
 
 
 def _validate_subnet(state: State, resource_id: str, body: Json) -> None:
@@ -235,6 +237,40 @@ def _validate_subnet(state: State, resource_id: str, body: Json) -> None:
             other = ipaddress.ip_network(get_path(sibling.body, "properties.addressPrefix"))
             if other.overlaps(network):
                 raise ArmError(400, "NetcfgSubnetRangesOverlap", f"Subnet {prefix} overlaps {sibling.id}.")
+
+
+PEERING = "microsoft.network/virtualnetworks/virtualnetworkpeerings"
+
+
+def _peerings_back(state: State, vnet_id: str, remote_id: str) -> list[Resource]:
+    """The peerings of `remote_id` whose remote is `vnet_id`: the other side of a peering."""
+    return [
+        peering
+        for peering in state.children(remote_id, "virtualNetworkPeerings")
+        if (get_path(peering.body, "properties.remoteVirtualNetwork.id") or "").lower() == vnet_id.lower()
+    ]
+
+
+def _validate_peering(state: State, resource_id: str, body: Json) -> None:
+    """Azure refuses to peer back to a side left Disconnected: that side must be written again first."""
+    vnet_id = resource_id.rsplit("/", 2)[0]
+    for other in _peerings_back(state, vnet_id, get_path(body, "properties.remoteVirtualNetwork.id") or ""):
+        if other.body.get("_disconnected"):
+            raise ArmError(
+                400,
+                "RemotePeeringIsDisconnected",
+                f"Cannot create or update peering {resource_id} because remote peering {other.id} is in "
+                "Disconnected state. Update or re-create the remote peering to get it back to Initiated state.",
+            )
+
+
+def _peering_state(state: State, peering: Resource) -> str:
+    """Initiated while only this side exists, Connected once the remote VNet peers back, Disconnected
+    after the other side (or its VNet) is deleted, until this side is written again."""
+    if peering.body.get("_disconnected"):
+        return "Disconnected"
+    remote = get_path(peering.body, "properties.remoteVirtualNetwork.id") or ""
+    return "Connected" if _peerings_back(state, peering.parent or "", remote) else "Initiated"
 
 
 def _validate_workspace(body: Json, existing: Resource | None) -> None:
@@ -555,6 +591,14 @@ def check_delete(state: State, resource: Resource) -> None:
 
 def after_delete(state: State, resource: Resource) -> None:
     kind = type_of(resource.id)
+    if kind == PEERING:
+        remote = get_path(resource.body, "properties.remoteVirtualNetwork.id") or ""
+        for other in _peerings_back(state, resource.parent or "", remote):
+            other.body["_disconnected"] = True
+    if kind == "microsoft.network/virtualnetworks":
+        for other in state.find(lambda r: type_of(r.id) == PEERING):
+            if (get_path(other.body, "properties.remoteVirtualNetwork.id") or "").lower() == resource.key:
+                other.body["_disconnected"] = True
     if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
         _remove_connection(state, resource)
     if kind in ("microsoft.network/privateendpoints", "microsoft.network/privateendpoints/privatednszonegroups"):
@@ -592,6 +636,9 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
     name = resource.id.rsplit("/", 1)[-1]
     arm_type = "/".join(resource.id.strip("/").split("/")[5:][0:1] + resource.id.strip("/").split("/")[6::2])
     body = {"id": resource.id, "name": name, "type": arm_type, **body}
+    modified_by = body.pop("_modifiedBy", None)
+    if modified_by and kind.startswith("microsoft.machinelearningservices/"):  # the network RP sends none
+        body["systemData"] = {"lastModifiedBy": modified_by[0], "lastModifiedByType": modified_by[1]}
     properties = body.setdefault("properties", {})
     ip = properties.pop("_ip", None)
     if kind != "microsoft.machinelearningservices/workspaces/outboundrules" and "provisioningState" not in properties:
@@ -633,8 +680,8 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
         ]
     if kind == "microsoft.network/privateendpoints":
         _render_endpoint(state, body, ip)
-    if kind == "microsoft.network/virtualnetworks/virtualnetworkpeerings":
-        properties["peeringState"] = "Initiated"
+    if kind == PEERING:
+        properties["peeringState"] = _peering_state(state, resource)
         properties["peeringSyncLevel"] = "FullyInSync"
         remote = state.get(get_path(properties, "remoteVirtualNetwork.id") or "")
         space = get_path(remote.body, "properties.addressSpace") if remote else None

@@ -56,6 +56,10 @@ class Fault:
     retry_after: int | None = None
     code: str = "InternalServerError"
     fail_lro: bool = False
+    # Close the connection without an answer, as a client timeout or a dropped connection looks to the
+    # client: "before" the request is handled (nothing happens), "after" it (the write happened, the
+    # answer is lost).
+    disconnect: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and bool(self.path.search(path)) and self.count != 0
@@ -86,6 +90,17 @@ class Bucket:
 
 
 @dataclass
+class Policy:
+    """An Azure Policy `modify` effect: every create or update of `type` gets `path` set to `value`,
+    before it is stored, so the write's own answer already shows the policy's value."""
+
+    id: str
+    type: str
+    path: str
+    value: Any
+
+
+@dataclass
 class Config:
     lro_seconds: float = 0.0  # how long operations stay InProgress (0: done at the first poll)
     retry_after: int = 1
@@ -108,6 +123,7 @@ class State:
         self.operations: dict[str, Operation] = {}
         self.requests: list[Json] = []
         self.faults: list[Fault] = []
+        self.policies: list[Policy] = []
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.allocated_ips: dict[str, str] = {}
 
@@ -153,6 +169,25 @@ class State:
         self.operations[operation.id] = operation
         return operation
 
+    # policies --------------------------------------------------------------------------------
+    def add_policy(self, spec: Json) -> Policy:
+        policy = Policy(str(uuid.uuid4()), str(spec["type"]).lower(), str(spec["path"]), spec["value"])
+        self.policies.append(policy)
+        return policy
+
+    def apply_policies(self, resource_type: str, body: Json) -> Json:
+        """The body as the policies in force modify it (a copy)."""
+        modified = copy.deepcopy(body)
+        for policy in self.policies:
+            if policy.type != resource_type.lower():
+                continue
+            *parents, last = policy.path.split(".")
+            target = modified
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[last] = copy.deepcopy(policy.value)
+        return modified
+
     # faults and throttling ---------------------------------------------------------------------
     def add_fault(self, spec: Json) -> Fault:
         fault = Fault(
@@ -166,7 +201,10 @@ class State:
             retry_after=spec.get("retryAfter"),
             code=str(spec.get("code", "InternalServerError")),
             fail_lro=bool(spec.get("failLro", False)),
+            disconnect=spec.get("disconnect"),
         )
+        if fault.disconnect not in (None, "before", "after"):
+            raise ValueError(f"disconnect must be 'before' or 'after', not {fault.disconnect!r}")
         self.faults.append(fault)
         return fault
 

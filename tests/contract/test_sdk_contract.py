@@ -282,11 +282,26 @@ def test_injected_fault_and_failed_lro(arm_emulator: Emulator, network: NetworkM
     arm_emulator.fault(method="PUT", path="/routeTables/rt-g$", failLro=True, code="InternalServerError")
     with pytest.raises(HttpResponseError) as failed:
         network.route_tables.begin_create_or_update(RG, "rt-g", {"location": "brazilsouth"}).result()
-    assert classify(failed.value)[:2] == (True, "OperationFailed"), "a failed operation is retried"
+    failure = classify(failed.value)
+    assert (failure.transient, failure.reason) == (True, "OperationFailed"), "a failed operation is retried"
     arm_emulator.fault(method="PUT", path="/routeTables/rt-h$", failLro=True, code="InvalidResourceReference")
     with pytest.raises(HttpResponseError) as rejected:
         network.route_tables.begin_create_or_update(RG, "rt-h", {"location": "brazilsouth"}).result()
-    assert classify(rejected.value)[:2] == (False, "AzureRejected"), "unless its code says the input is wrong"
+    failure = classify(rejected.value)
+    assert (failure.transient, failure.reason) == (False, "AzureRejected"), "unless its code says the input is wrong"
+
+
+def test_injected_disconnect_before_or_after_the_request_is_handled(
+    arm_emulator: Emulator, network: NetworkManagementClient
+) -> None:
+    arm_emulator.fault(method="PUT", path="/routeTables/rt-d$", disconnect="after", count=1)
+    network.route_tables.begin_create_or_update(RG, "rt-d", {"location": "brazilsouth"}).result()  # SDK retries
+    puts = [r for r in arm_emulator.requests() if r["method"] == "PUT"]
+    assert [(r["status"], r.get("handledStatus")) for r in puts] == [(504, 201), (200, None)], "written, answer lost"
+    arm_emulator.clear_requests()
+    arm_emulator.fault(method="GET", path="/routeTables/rt-d$", disconnect="before", count=1)
+    assert network.route_tables.get(RG, "rt-d")["name"] == "rt-d"
+    assert [r["status"] for r in arm_emulator.requests()] == [504, 200]
 
 
 async def test_async_clients_poll_long_running_operations(arm_emulator: Emulator) -> None:

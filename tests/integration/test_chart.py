@@ -207,8 +207,9 @@ def test_without_credential_secrets_the_operator_gets_no_secret_access(helm: str
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"operator.logFormat": "xml"}, "operator.logFormat must be json or plain"),
-        ({"operator.driftInterval": "1 minute"}, "operator.driftInterval must be a duration"),
+        # values.schema.json refuses these before any template runs.
+        ({"operator.logFormat": "xml"}, "at '/operator/logFormat': value must be one of 'json', 'plain'"),
+        ({"operator.driftInterval": "1 minute"}, "at '/operator/driftInterval': '1 minute' does not match pattern"),
         ({"azure.cloud": "AzureGermanCloud"}, "set azure.armEndpoint for another cloud"),
         ({"metrics.serviceMonitor.enabled": True, "metrics.port": 0}, "metrics.serviceMonitor.enabled needs"),
     ],
@@ -229,68 +230,72 @@ def test_every_variable_the_chart_sets_is_read_by_the_operator(helm: str) -> Non
 
 # --- the API server accepts what the chart renders ---------------------------------------------------
 
-# A minimal ServiceMonitor CRD (prometheus-operator's is not installed): only the fields the chart
-# sets, typed as upstream types them, with no unknown fields allowed, so a typo is refused.
 DURATION = "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-SERVICE_MONITOR_CRD: Manifest = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
+
+
+def minimal_crd(kind: str, spec_schema: Manifest) -> Manifest:
+    """A monitoring.coreos.com CRD (prometheus-operator's are not installed) typed like upstream's for
+    the fields the chart sets, with no unknown field allowed, so a typo is refused."""
+    plural = f"{kind.lower()}s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "required": ["spec"], "properties": {"spec": spec_schema}}
+                    },
+                }
+            ],
+        },
+    }
+
+
+SERVICE_MONITOR_CRD = minimal_crd(
+    "ServiceMonitor",
+    {
+        "type": "object",
+        "required": ["selector"],
+        "properties": {
+            "selector": {
+                "type": "object",
+                "properties": {
+                    "matchLabels": {
                         "type": "object",
-                        "required": ["spec"],
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "required": ["selector"],
-                                "properties": {
-                                    "selector": {
-                                        "type": "object",
-                                        "properties": {
-                                            "matchLabels": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": "string"},
-                                            }
-                                        },
-                                    },
-                                    "namespaceSelector": {
-                                        "type": "object",
-                                        "properties": {
-                                            "any": {"type": "boolean"},
-                                            "matchNames": {"type": "array", "items": {"type": "string"}},
-                                        },
-                                    },
-                                    "endpoints": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "port": {"type": "string"},
-                                                "path": {"type": "string"},
-                                                "interval": {"type": "string", "pattern": DURATION},
-                                                "scrapeTimeout": {"type": "string", "pattern": DURATION},
-                                            },
-                                        },
-                                    },
-                                },
-                            }
-                        },
+                        "additionalProperties": {"type": "string"},
                     }
                 },
-            }
-        ],
+            },
+            "namespaceSelector": {
+                "type": "object",
+                "properties": {
+                    "any": {"type": "boolean"},
+                    "matchNames": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "endpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "port": {"type": "string"},
+                        "path": {"type": "string"},
+                        "interval": {"type": "string", "pattern": DURATION},
+                        "scrapeTimeout": {"type": "string", "pattern": DURATION},
+                    },
+                },
+            },
+        },
     },
-}
+)
 
 
 def install_crds(kube: ControlPlane) -> None:
@@ -362,6 +367,150 @@ def test_helm_installs_and_uninstalls_the_release(
     assert kube.kubectl("get", "clusterkopfpeering", PEERING, check=False).returncode != 0
     assert kube.kubectl("get", "clusterrole", f"{release}-secureml-operator", check=False).returncode != 0
     kube.kubectl("get", "crd", "clusterkopfpeerings.kopf.dev", "securemlworkspaces.secureml.io")
+
+
+# --- alerts, dashboard and the values schema --------------------------------------------------------
+
+ALERTS = CHART / "files" / "alerts.yaml"
+DASHBOARD = CHART / "files" / "dashboard.json"
+MONITORING: Values = {
+    "metrics.serviceMonitor.enabled": True,
+    "metrics.prometheusRule.enabled": True,
+    "metrics.grafanaDashboard.enabled": True,
+}
+PROMETHEUS_RULE_CRD = minimal_crd(
+    "PrometheusRule",
+    {
+        "type": "object",
+        "properties": {
+            "groups": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "interval": {"type": "string", "pattern": DURATION},
+                        "rules": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["expr"],
+                                "properties": {
+                                    "alert": {"type": "string"},
+                                    "record": {"type": "string"},
+                                    "expr": {"x-kubernetes-int-or-string": True},
+                                    "for": {"type": "string", "pattern": DURATION},
+                                    "labels": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                    },
+                                    "annotations": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+)
+
+
+def rule_exprs(rule: Manifest) -> list[str]:
+    return [item["expr"] for group in rule["spec"]["groups"] for item in group["rules"]]
+
+
+def test_chart_lints_with_alerts_and_dashboard(helm: str) -> None:
+    result = run(helm, "lint", "--strict", str(CHART), *set_flags(MONITORING))
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_alerts_and_dashboard_are_the_chart_files_with_the_releases_job(helm: str) -> None:
+    """The PrometheusRule is files/alerts.yaml (what promtool checks and tests) with the ServiceMonitor's
+    job, and the dashboard ConfigMap carries files/dashboard.json for Grafana's sidecar."""
+    assert not [doc for doc in render(helm) if doc["kind"] in {"PrometheusRule", "ConfigMap"}], "off by default"
+    docs = render(helm, MONITORING, "secureml-system", "smlw")
+    job = only(docs, "Service")["metadata"]["name"]  # prometheus-operator names a ServiceMonitor's job so
+    assert only(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
+    rule = only(docs, "PrometheusRule")
+    assert job == "smlw-secureml-operator-metrics"
+    assert rule["spec"] == yaml.safe_load(ALERTS.read_text().replace('job="secureml-operator-metrics"', f'job="{job}"'))
+    assert f'absent(up{{job="{job}"}} == 1)' in rule_exprs(rule)
+    dashboards = [doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-dashboard")]
+    assert len(dashboards) == 1
+    assert dashboards[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboards[0]["metadata"]["namespace"] == "secureml-system"
+    assert json.loads(dashboards[0]["data"]["secureml-operator.json"]) == json.loads(DASHBOARD.read_text())
+    custom = render(
+        helm,
+        {
+            **MONITORING,
+            "metrics.prometheusRule.job": "operators",
+            "metrics.prometheusRule.labels": {"release": "kube-prometheus-stack"},
+            "metrics.grafanaDashboard.namespace": "monitoring",
+            "metrics.grafanaDashboard.annotations": {"grafana_folder": "Operators"},
+        },
+    )
+    rule = only(custom, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert 'absent(up{job="operators"} == 1)' in rule_exprs(rule)
+    (dashboard,) = [doc for doc in custom if doc["kind"] == "ConfigMap"]
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Operators"}
+
+
+def test_alerts_without_metrics_are_refused_with_a_message(helm: str) -> None:
+    values = {"metrics.prometheusRule.enabled": True, "metrics.port": 0}
+    result = run(helm, "template", "smlw", str(CHART), *set_flags(values), check=False)
+    assert result.returncode != 0 and "metrics.prometheusRule.enabled needs metrics.port" in result.stderr
+
+
+def test_api_server_accepts_the_rendered_alerts_and_dashboard(kube: ControlPlane, helm: str, namespace: str) -> None:
+    install_crds(kube)
+    for crd in (SERVICE_MONITOR_CRD, PROMETHEUS_RULE_CRD):
+        kube.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(crd))
+        kube.kubectl("wait", "--for=condition=established", f"crd/{crd['metadata']['name']}")
+    rendered = template(helm, MONITORING, namespace, "smlw")
+    result = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    accepted = result.stdout.splitlines()
+    assert len(accepted) == len([doc for doc in yaml.safe_load_all(rendered) if doc]), result.stdout
+    assert all(line.endswith("(server dry run)") for line in accepted), result.stdout
+    assert "prometheusrule.monitoring.coreos.com/smlw-secureml-operator created (server dry run)" in accepted
+    assert "configmap/smlw-secureml-operator-dashboard created (server dry run)" in accepted
+    # The CRD above refuses what upstream's would: a rule without an expression.
+    broken = next(doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "PrometheusRule")
+    del broken["spec"]["groups"][0]["rules"][0]["expr"]
+    refused = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(broken), check=False)
+    assert refused.returncode != 0 and "expr" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicaCount": "abc"}, "at '/replicaCount': got string, want integer"),
+        (
+            {"metrics.prometheusRule.lables": {}},
+            "at '/metrics/prometheusRule': additional properties 'lables' not allowed",
+        ),
+        ({"metrics.service.type": "ExternalName"}, "at '/metrics/service/type': value must be one of"),
+    ],
+    ids=["wrong-type", "misspelt-key", "not-an-enum-value"],
+)
+def test_helm_install_refuses_a_wrong_value_with_the_schemas_message(
+    kube: ControlPlane, helm: str, namespace: str, values: Values, message: str
+) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+    release = f"r{uuid.uuid4().hex[:6]}"
+    result = run(
+        helm, "install", release, str(CHART), "--namespace", namespace, *set_flags(values), env=env, check=False
+    )
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr and message in result.stderr
+    assert run(helm, "list", "--namespace", namespace, "--short", env=env).stdout.split() == []
 
 
 # --- the operator, as the chart's ServiceAccount ------------------------------------------------------
@@ -469,6 +618,7 @@ def forbidden_in_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 def reconcile_and_delete(operator: OperatorEnv) -> None:
     operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
     operator.wait_ready("litware-internet")
+    operator.next_sweep("litware-internet", 30)  # a second walk, with the credential Secret from the cache
     assert operator.arm_resource(f"{WS}mlw-litware-internet") is not None
     operator.kube.kubectl("delete", "smlw", "litware-internet", "-n", operator.namespace, "--timeout=60s")
     assert operator.arm_resource(f"{WS}mlw-litware-internet") is None, "deleting the resource deletes the workspace"
@@ -502,6 +652,8 @@ def test_operator_works_with_exactly_the_permissions_the_chart_grants(
     assert not denied, f"the API server refused the operator: {denied}"
     assert not forbidden_in_log(caplog)
     assert used(events) == granted(chart.docs), "the chart grants exactly the verbs the operator uses"
+    secret_reads = [e for e in events if (e["verb"], e["objectRef"]["resource"]) == ("get", "secrets")]
+    assert len(secret_reads) == 1, "the credential Secret is read once, then watched: not once per walk"
     peering = "kopfpeerings" if mode == "namespaced" else "clusterkopfpeerings"
     patched = {e["objectRef"]["name"] for e in events if e["verb"] == "patch" and e["objectRef"]["resource"] == peering}
     assert patched == {PEERING}

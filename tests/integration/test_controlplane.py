@@ -125,3 +125,13 @@ def test_killed_parent_leaves_no_control_plane_behind(kube: ControlPlane, tmp_pa
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in pids), f"orphans left: {[p for p in pids if _alive(p)]}"
+
+
+def test_apiserver_restart_keeps_etcd_and_the_port(kube: ControlPlane, tmp_path: Path) -> None:
+    """`restart_apiserver()` (for chaos runs): a new kube-apiserver process on the same port, same state."""
+    with ControlPlane(tmp_path / "restarted", kube.binaries) as plane:
+        plane.kubectl("create", "namespace", "survivor")
+        etcd, apiserver = plane.pids
+        plane.restart_apiserver()
+        assert plane.pids[0] == etcd and plane.pids[1] != apiserver and not _alive(apiserver)
+        assert plane.kubectl("get", "namespace", "survivor", "-o", "name").stdout.strip() == "namespace/survivor"

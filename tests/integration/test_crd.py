@@ -4,24 +4,15 @@ transition rules on updates, `kubectl explain` descriptions, printer columns."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from apicases import CASES, TRANSITIONS, Case, example
 
 from kubeharness import ControlPlane
-from secureml_operator.api.crd import CRD_PATH
 
 pytestmark = pytest.mark.integration
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def crd(kube: ControlPlane) -> Iterator[None]:
-    kube.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
-    kube.kubectl("wait", "--for=condition=established", "crd/securemlworkspaces.secureml.io", "--timeout=60s")
-    yield
 
 
 def test_every_example_is_accepted(kube: ControlPlane, crd: None, namespace: str) -> None:

@@ -9,17 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from operatorharness import EXTRA_INBOUND, Manifest, OperatorEnv
+from operatorharness import EXTRA_INBOUND, HUB, NET, NSG, ROUTES, SPOKE, Manifest, OperatorEnv
 
 from armemu.seed import HUB_VNET, PROVIDERS
 
 pytestmark = pytest.mark.integration
 INTERVAL = 10
-NET = f"{PROVIDERS}/Microsoft.Network"
-HUB = "litware-hub"
-SPOKE = f"{NET}/virtualNetworks/vnet-litware-spoke"
-NSG = f"{NET}/networkSecurityGroups/nsg-mlw-litware-hub-compute"
-ROUTES = f"{NET}/routeTables/rt-mlw-litware-hub-compute"
 NAT_VNET = f"{NET}/virtualNetworks/vnet-litware"
 TARGET = f"{PROVIDERS}/Microsoft.Storage/storageAccounts/dlslitware"
 FOREIGN_IP = "198.51.100.10"  # seeded on the target by its owner: never ours to remove
@@ -199,7 +194,7 @@ def _adopted_manifest(operator: OperatorEnv, training: str = "10.5.40.0/24") -> 
         "scoring": {"addressPrefix": "10.5.90.0/24"},
         "privateEndpoints": {"addressPrefix": "10.5.20.0/24"},
     }
-    network["egress"]["firewall"]["peering"] = False
+    network["egress"]["firewall"].update(peering=False, peerFromHub=False)
     return manifest
 
 

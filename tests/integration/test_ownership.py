@@ -7,20 +7,13 @@ create whose answer is lost to a crash is recognised after a restart (no duplica
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from operatorharness import OperatorEnv, prepare_cluster
+from operatorharness import OperatorEnv
 
-from armemu import Emulator
 from armemu.seed import PROVIDERS
-from kubeharness import ControlPlane
 
 pytestmark = pytest.mark.integration
 WORKSPACES = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces"
@@ -147,36 +140,6 @@ def test_two_resources_applied_at_once_for_one_workspace_have_exactly_one_owner(
         assert left == [], (round_number, left)
 
 
-@pytest.fixture
-def operator_process(
-    kube: ControlPlane, arm_emulator: Emulator, namespace: str, tmp_path: Path
-) -> Iterator[tuple[OperatorEnv, Any]]:
-    """The operator as its own process, so a test can SIGKILL it mid-reconcile and start another."""
-    prepare_cluster(kube, arm_emulator, namespace)
-    env = {
-        **os.environ,
-        **arm_emulator.env,
-        "KUBECONFIG": str(kube.kubeconfig),
-        "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
-        "SMLW_RETRY_DELAY_SECONDS": "0.5",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"operator-{len(processes)}.log").open("w")
-        command = [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", namespace]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        processes.append(process)
-        return process
-
-    try:
-        yield OperatorEnv(kube, arm_emulator, namespace), start
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(timeout=30)
-
-
 def test_a_create_lost_to_a_crash_is_recognised_after_restart(operator_process: tuple[OperatorEnv, Any]) -> None:
     operator, start = operator_process
     workspace = f"{WORKSPACES}/mlw-litware-ips"
@@ -219,7 +182,7 @@ def _in_existing_vnet(operator: OperatorEnv, **changes: Any) -> dict[str, Any]:
         "scoring": {"addressPrefix": "10.2.90.0/24"},
         "privateEndpoints": {"addressPrefix": "10.2.1.0/24"},
     }
-    network["egress"]["firewall"]["peering"] = False
+    network["egress"]["firewall"].update(peering=False, peerFromHub=False)
     return manifest
 
 

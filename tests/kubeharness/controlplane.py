@@ -80,6 +80,7 @@ class ControlPlane:
         self.logs = workdir / "logs"
         self.apiserver_port = free_port()
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._spawned: dict[str, tuple[list[str], bool]] = {}  # name -> argv, die_with_parent (for restarts)
         self._pki: Pki | None = None
 
     @property
@@ -145,6 +146,20 @@ class ControlPlane:
         )
         log.close()
         self._processes.append(process)
+        self._spawned[name] = (argv, die_with_parent)
+
+    def restart_apiserver(self, down_seconds: float = 0.0, timeout: float = 90.0) -> None:
+        """Stop the kube-apiserver (SIGTERM, as a rolling control-plane upgrade does), keep etcd, start it
+        again on the same port after `down_seconds`, and wait until it is ready: clients see their watches
+        and connections drop, and the state in etcd survives."""
+        assert self._pki is not None, "start() the control plane first"
+        argv, die_with_parent = self._spawned["kube-apiserver"]
+        apiserver = next(p for p in self._processes if p.args == argv)
+        _end(apiserver)
+        self._processes.remove(apiserver)
+        time.sleep(down_seconds)
+        self._spawn("kube-apiserver", argv, die_with_parent)  # after etcd in the list: stop() ends it first
+        self._wait_ready(self._pki, timeout)
 
     def _write_kubeconfig(self, pki: Pki) -> None:
         config = {
@@ -190,13 +205,7 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop the apiserver before etcd, and wait for both: never leave a process behind."""
         for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end(process)
         self._processes.clear()
 
     @property
@@ -230,3 +239,14 @@ class ControlPlane:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 15 s; wait for it either way."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

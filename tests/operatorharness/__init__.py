@@ -16,11 +16,18 @@ from apicases import example
 from kopf.testing import KopfRunner
 
 from armemu import Emulator
+from armemu.seed import PROVIDERS
 from kubeharness import ControlPlane, wait_for
 from secureml_operator.api.crd import CRD_PATH, TENANCY_CRD_PATH
 
 Manifest = dict[str, Any]
 CREDENTIAL_SECRET = "azure-credentials"
+# Example 4 (customer VNet behind a hub firewall) in Azure, as tests of its drift and isolation name it.
+NET = f"{PROVIDERS}/Microsoft.Network"
+HUB = "litware-hub"
+SPOKE = f"{NET}/virtualNetworks/vnet-litware-spoke"
+NSG = f"{NET}/networkSecurityGroups/nsg-mlw-litware-hub-compute"
+ROUTES = f"{NET}/routeTables/rt-mlw-litware-hub-compute"
 # An NSG rule a person adds by hand: SSH from the internet, the classic hole drift tests open.
 EXTRA_INBOUND = {
     "properties": {

@@ -99,6 +99,13 @@ def test_ready_false_without_reconciling_is_progressing_with_the_ready_message()
     assert verdict == type(verdict)("Progressing", "Pending: waiting for the managed network")
 
 
+def test_a_conflicting_writer_the_operator_stopped_fighting_is_degraded() -> None:
+    message = "another writer keeps changing w:properties.publicNetworkAccess back"
+    conditions = [condition("Ready", False, "ConflictingWriter", message, 1)]
+    verdict = argo_health(workspace(generation=1, observed=1, conditions=conditions))
+    assert verdict == type(verdict)("Degraded", f"ConflictingWriter: {message}")
+
+
 def test_observed_generation_without_conditions_is_progressing() -> None:
     verdict = argo_health(workspace(generation=1, observed=1))
     assert verdict.status == "Progressing"

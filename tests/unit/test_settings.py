@@ -7,7 +7,7 @@ import datetime
 import kopf
 import pytest
 
-from secureml_operator.reconciler import sweep_due
+from secureml_operator.reconciler import ResourceMemo, sweep_due
 from secureml_operator.settings import OperatorSettings
 
 MINUTE = datetime.timedelta(minutes=1)
@@ -38,10 +38,10 @@ def _body(interval: str | None, checked_ago: datetime.timedelta) -> kopf.Body:
 
 def test_sweep_uses_the_spec_interval_or_the_operator_default() -> None:
     two_minutes_ago = 2 * MINUTE
-    assert sweep_due(_body(None, two_minutes_ago), default_interval=MINUTE)
-    assert not sweep_due(_body(None, two_minutes_ago), default_interval=5 * MINUTE)
-    assert not sweep_due(_body("10m", two_minutes_ago), default_interval=MINUTE)
-    assert sweep_due(_body("30s", two_minutes_ago), default_interval=5 * MINUTE)
+    assert sweep_due(_body(None, two_minutes_ago), MINUTE, ResourceMemo())
+    assert not sweep_due(_body(None, two_minutes_ago), 5 * MINUTE, ResourceMemo())
+    assert not sweep_due(_body("10m", two_minutes_ago), MINUTE, ResourceMemo())
+    assert sweep_due(_body("30s", two_minutes_ago), 5 * MINUTE, ResourceMemo())
 
 
 SUB_A = "0000000A-0000-0000-0000-000000000000"
@@ -62,3 +62,16 @@ def test_allowed_subscriptions_are_read_comma_separated_and_lower_cased() -> Non
 def test_a_malformed_subscription_is_refused_by_name(value: str) -> None:
     with pytest.raises(ValueError, match=r"SMLW_ALLOWED_SUBSCRIPTIONS=.*is not a subscription id \(a GUID"):
         OperatorSettings.from_env({"SMLW_ALLOWED_SUBSCRIPTIONS": value})
+
+
+def test_a_failed_sweep_waits_out_its_backoff_before_the_timer_runs_it_again() -> None:
+    long_ago = datetime.timedelta(days=1)
+    memo = ResourceMemo()
+    assert memo.back_off(2.0) == 2.0
+    assert not sweep_due(_body(None, long_ago), MINUTE, memo), "due, but backing off"
+    assert memo.back_off(2.0) == 4.0, "doubling"
+    memo.not_before = 0.0
+    just_checked = datetime.timedelta(seconds=1)
+    assert sweep_due(_body(None, just_checked), MINUTE, memo), "a failed sweep is retried, not left for an interval"
+    memo.recovered()
+    assert sweep_due(_body(None, long_ago), MINUTE, memo)

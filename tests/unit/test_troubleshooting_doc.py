@@ -12,12 +12,12 @@ DOC = REPO / "docs" / "troubleshooting.md"
 
 
 def failure_reasons() -> set[str]:
-    """Reasons of PermanentFailure(...) anywhere in the package, and those errors.classify returns."""
+    """Reasons of Permanent/TransientFailure(...) anywhere in the package, and those errors.classify returns."""
     reasons: set[str] = set()
     for source in PACKAGE.rglob("*.py"):
-        reasons |= set(re.findall(r'PermanentFailure\(\s*"([A-Za-z]+)"', source.read_text()))
+        reasons |= set(re.findall(r'(?:Permanent|Transient)Failure\(\s*"([A-Za-z]+)"', source.read_text()))
     classify = (PACKAGE / "engine" / "errors.py").read_text()
-    returned = [line for line in classify.splitlines() if line.strip().startswith("return")]
+    returned = [line for line in classify.splitlines() if line.strip().startswith(("return", "UNEXPECTED ="))]
     reasons |= {name for line in returned for name in re.findall(r'"([A-Z][A-Za-z]+)"', line)}
     return reasons
 

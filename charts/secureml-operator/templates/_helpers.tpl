@@ -67,10 +67,11 @@ when every namespace is watched, a Role in each namespace otherwise.
   resources: ["events"]
   verbs: ["create"]
 {{- if .Values.rbac.credentialSecrets }}
-# spec.azure.credentialRef: the service principal Secret, read by name.
+# spec.azure.credentialRef: the service principal Secret, read by name and then watched by name
+# (a fieldSelector on metadata.name), so a sweep reads no Secret; never listed.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "watch"]
 {{- end }}
 {{- end }}
 

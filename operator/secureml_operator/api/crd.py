@@ -16,7 +16,16 @@ from typing import Any
 import yaml
 
 from secureml_operator.api.models import GROUP, KIND, PLURAL, VERSION, Spec, Status
-from secureml_operator.api.rules import RULES, cel_rules_for
+from secureml_operator.api.rules import (
+    MAX_PORT,
+    PRIVATE_RANGES_TEXT,
+    RESERVED_NSG_RULE_NAMES,
+    RESERVED_OUTBOUND_RULE_NAMES,
+    RESERVED_ROUTE_NAMES,
+    RULES,
+    cel_rules_for,
+    display_names,
+)
 from secureml_operator.api.tenancy import (
     TENANCY_KIND,
     TENANCY_PLURAL,
@@ -283,6 +292,34 @@ def render_reference() -> str:
         kind += "" if rule.cel else ", by the schema's list keys"
         lines.append(f"| `{rule.id}` | {rule.scope}, {kind} | {rule.message} |")
     lines += [
+        "",
+        "## Addresses, ports and names",
+        "",
+        "- IPv4 only: every address and CIDR field refuses IPv6 until the operator supports it.",
+        "- `egress.firewall.privateIpAddress` and `extraRoutes[].nextHopIpAddress` are next hops inside your",
+        f"  network: private addresses, in {PRIVATE_RANGES_TEXT} (the RFC 1918 ranges and RFC 6598's shared",
+        "  address space, which Azure accepts in a VNet's address space).",
+        f"- Ports are 1-{MAX_PORT} and a range `low-high` starts at its low end, in every field and form:",
+        "  `serviceTag.portRanges` (`443`, `80,443`, `8000-8080`, or `*` alone) and",
+        "  `extraRules[].destinationPortRanges` (`[443, 8000-8080]`, or `[*]` alone).",
+        "- FQDN rules take no `ports`. Azure's FQDN outbound rule has no port setting (its REST model,",
+        "  `FqdnOutboundRule`, holds only `destination`) and always allows ports 80 and 443 only (Azure ML's",
+        "  managed network limitations: the FQDN outbound rules only support ports 80 and 443). A rule that",
+        "  sets `ports` is refused rather than its ports dropped unnoticed; the field stays in the schema so",
+        "  the refusal can say why. For other ports use a `serviceTag` rule, or a customer VNet behind your",
+        "  own firewall.",
+        "- A wildcard `fqdn` keeps at least two labels below the wildcard: `*.blob.core.windows.net`, not",
+        "  `*.com` (a whole top-level domain).",
+        "- Names the operator derives are reserved, ignoring case as ARM does: an extra rule or route of the",
+        "  same name would be rewritten by every sweep.",
+        *(
+            f"  - `{field}`: {', '.join(f'`{name}`' for name in display_names(names))}"
+            for field, names in (
+                ("extraRules[].name", RESERVED_NSG_RULE_NAMES),
+                ("extraRoutes[].name", RESERVED_ROUTE_NAMES),
+                ("managedNetwork.rules[].name", RESERVED_OUTBOUND_RULE_NAMES),
+            )
+        ),
         "",
         "## Checked by the operator (needs Azure)",
         "",

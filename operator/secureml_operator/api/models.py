@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from secureml_operator.api.duration import DURATION
 from secureml_operator.api.presets import PRESET_FQDNS
-from secureml_operator.api.rules import Rule, rules_for
+from secureml_operator.api.rules import MAX_PORT, SERVICE_TAG, Rule, rules_for
 
 GROUP, VERSION, KIND, PLURAL = "secureml.io", "v1alpha1", "SecureMLWorkspace", "securemlworkspaces"
 
@@ -147,25 +147,29 @@ class PrivateEndpointDestination(Model):
 class ServiceTagDestination(Model):
     """Outbound traffic to an Azure service tag."""
 
-    tag: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9.]{1,79}$", description="Service tag, e.g. Storage.BrazilSouth.")
+    tag: str = Field(pattern=SERVICE_TAG, description="Service tag, e.g. Storage.BrazilSouth.")
     protocol: Literal["TCP", "UDP", "ICMP", "*"] = Field(default="TCP", description="Protocol.")
     port_ranges: str = Field(
-        default="443", pattern=r"^(\*|[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*)$",
-        description="Ports, e.g. 443 or 80,443 or 1000-2000.",
+        default="443", max_length=100, pattern=r"^(\*|[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*)$",
+        description=f"Ports 1-{MAX_PORT}, e.g. 443 or 80,443 or 1000-2000, or * for all.",
     )  # fmt: skip
 
 
 class OutboundRule(Model):
     """One managed-network outbound rule: exactly one of fqdn, privateEndpoint or serviceTag."""
 
-    name: str = Field(pattern=NAME, description="Rule name, unique in the workspace.")
+    name: str = Field(pattern=NAME, max_length=33, description="Rule name, unique in the workspace.")
     fqdn: str | None = Field(
         default=None,
         pattern=r"^(\*\.)?[a-zA-Z0-9.-]{1,253}$",
+        max_length=255,
         description="Allowed host name, e.g. pypi.org.",
     )
     ports: list[int] | None = Field(
-        default=None, max_length=2, description="Ports for an FQDN rule; Azure allows only 80 and 443."
+        default=None,
+        max_length=2,
+        description="Not supported: Azure's FQDN rules have no port setting and always allow ports 80 and 443 "
+        "only, so a rule that sets ports is refused (rather than its ports dropped unnoticed).",
     )
     private_endpoint: PrivateEndpointDestination | None = Field(default=None, description="Private endpoint rule.")
     service_tag: ServiceTagDestination | None = Field(default=None, description="Service tag rule.")
@@ -244,10 +248,18 @@ class Firewall(Model):
         "next hop and its public IPs the egress IPs.",
     )
     private_ip_address: str | None = Field(
-        default=None, max_length=15, description="The firewall's private IP, the routes' next hop (without id)."
+        default=None,
+        max_length=15,
+        description="The firewall's private IPv4 address, the routes' next hop (without id).",
     )
     hub_virtual_network_id: ArmId | None = Field(default=None, description="The hub VNet to peer with.")
     peering: bool = Field(default=True, description="Create the spoke-to-hub peering.")
+    peer_from_hub: bool = Field(
+        default=False,
+        description="Also create the hub's peering back to this spoke (`to-<spoke VNet>` on the hub VNet), for a "
+        "hub this namespace may change; otherwise the hub's owner peers back, and the resource is not Ready until "
+        "both sides are Connected.",
+    )
 
 
 class NoEgress(Model):
@@ -265,15 +277,22 @@ class Egress(Model):
 class SecurityRule(Model):
     """An extra NSG rule in ARM terms."""
 
-    name: str = Field(pattern=r"^[\w.-]{1,80}$", description="Rule name.")
+    name: str = Field(pattern=r"^[\w.-]{1,80}$", max_length=80, description="Rule name.")
     priority: int = Field(ge=100, le=4096, description="100-4096; lower wins.")
     direction: Literal["Inbound", "Outbound"] = Field(description="Inbound or Outbound.")
     access: Literal["Allow", "Deny"] = Field(description="Allow or Deny.")
     protocol: Literal["Tcp", "Udp", "Icmp", "*"] = Field(default="Tcp", description="Protocol.")
-    source_address_prefix: str = Field(default="*", max_length=100, description="Source CIDR or service tag.")
-    destination_address_prefix: str = Field(default="*", max_length=100, description="Destination CIDR or tag.")
-    destination_port_ranges: list[str] = Field(
-        default_factory=lambda: ["*"], min_length=1, max_length=16, description="Destination ports."
+    source_address_prefix: str = Field(
+        default="*", max_length=100, description="Source: *, an IPv4 address or CIDR, or a service tag."
+    )
+    destination_address_prefix: str = Field(
+        default="*", max_length=100, description="Destination: *, an IPv4 address or CIDR, or a service tag."
+    )
+    destination_port_ranges: list[Annotated[str, Field(max_length=11)]] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=16,
+        description=f"Destination ports 1-{MAX_PORT} and ranges, e.g. [443, 8000-8080], or [*] for all.",
     )
 
 
@@ -290,12 +309,16 @@ class NetworkSecurity(Model):
 class Route(Model):
     """An extra route on the compute subnets' route table."""
 
-    name: str = Field(pattern=r"^[\w.-]{1,80}$", description="Route name.")
-    address_prefix: str = Field(max_length=64, description="Destination CIDR or service tag.")
+    name: str = Field(pattern=r"^[\w.-]{1,80}$", max_length=80, description="Route name.")
+    address_prefix: str = Field(max_length=64, description="Destination IPv4 CIDR or service tag.")
     next_hop_type: Literal["VirtualAppliance", "Internet", "VnetLocal", "VirtualNetworkGateway", "None"] = Field(
         description="Next hop type."
     )
-    next_hop_ip_address: str | None = Field(default=None, max_length=15, description="For VirtualAppliance.")
+    next_hop_ip_address: str | None = Field(
+        default=None,
+        max_length=15,
+        description="The appliance's private IPv4 address: required with VirtualAppliance, refused otherwise.",
+    )
 
 
 class CustomerNetwork(Model):
@@ -381,21 +404,24 @@ class Condition(BaseModel):
     last_transition_time: str = Field(description="When status last changed.")
 
 
-class WorkspaceStatus(BaseModel):
+class StatusModel(BaseModel):
+    """Status objects: camelCase on the wire, like the spec."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class WorkspaceStatus(StatusModel):
     id: str | None = Field(default=None, description="ARM id of the workspace.")
     managed_network_status: str | None = Field(default=None, description="Inactive or Active.")
     spark_ready: bool | None = Field(default=None, description="Managed network provisioned for Spark.")
 
 
-class PrivateEndpointStatus(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class PrivateEndpointStatus(StatusModel):
     ip_address: str | None = Field(default=None, description="Private IP of the workspace endpoint.")
     fqdns: list[str] = Field(default_factory=list, description="Names registered for the endpoint.")
 
 
-class DriftItem(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class DriftItem(StatusModel):
     resource: str = Field(description="ARM id.")
     field: str = Field(description="The owned field that differed.")
     expected: str = Field(description="Value the spec declares.")
@@ -404,8 +430,7 @@ class DriftItem(BaseModel):
     time: str = Field(description="When it was found.")
 
 
-class DriftStatus(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class DriftStatus(StatusModel):
     last_check_time: str | None = Field(default=None, description="Last drift sweep.")
     corrections_total: int = Field(default=0, description="Differences corrected so far.")
     items: list[DriftItem] = Field(default_factory=list, description="Latest differences, newest first (max 20).")
@@ -417,13 +442,12 @@ class OwnedResource(BaseModel):
     state: str = Field(description="provisioningState.")
 
 
-class LedgerEntry(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class LedgerEntry(StatusModel):
     id: str = Field(description="ARM id (for an ipRule: the target whose IP rules hold it).")
     type: str = Field(description="ARM type, or ipRule.")
     origin: Literal["Created", "Adopted", "Claimed", "Shared"] = Field(
         description="Created (deleted with this resource), Adopted (never deleted), Claimed (an IP rule that was "
-        "there before us), Shared (private DNS: created, never deleted)."
+        "there before us), Shared (private DNS zones and links: deleted only when nobody else uses them)."
     )
     identity: str | None = Field(default=None, description="Azure's identity for it (resourceGuid, workspaceId).")
     pending: bool | None = Field(default=None, description="A create announced and not confirmed yet.")
@@ -431,8 +455,7 @@ class LedgerEntry(BaseModel):
     changed: list[str] | None = Field(default=None, description="Adopted: the fields the operator changed.")
 
 
-class SubnetStatus(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class SubnetStatus(StatusModel):
     role: str = Field(description="training, scoring or privateEndpoints.")
     name: str = Field(description="Subnet name.")
     address_prefix: str = Field(description="The subnet's CIDR.")
@@ -441,18 +464,43 @@ class SubnetStatus(BaseModel):
     expected: int | None = Field(default=None, description="spec expectedAddresses, when given.")
 
 
-class DefaultRoute(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class DefaultRoute(StatusModel):
     next_hop_type: str = Field(description="Where 0.0.0.0/0 goes from the training subnet.")
     next_hop_ip_address: str | None = Field(default=None, description="For VirtualAppliance: the firewall.")
     source: str = Field(description="User (our route table) or Default (Azure's system route).")
     nat_gateway: str | None = Field(default=None, description="The NAT gateway that carries Internet traffic.")
 
 
-class AllowlistEntry(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class AllowlistEntry(StatusModel):
     target: str = Field(description="ARM id of an allowlistEgressOn target.")
     ips: list[str] = Field(default_factory=list, description="The egress IPs the operator put in its IP rules.")
+
+
+class HubPeeringStatus(StatusModel):
+    hub_virtual_network_id: str = Field(description="The hub VNet (egress.firewall.hubVirtualNetworkId).")
+    name: str = Field(description="Our side of the peering, on the spoke VNet.")
+    state: str = Field(description="Our side's peeringState: Initiated, Connected or Disconnected (Missing: absent).")
+    remote_name: str | None = Field(default=None, description="The hub's peering back to the spoke, when it has one.")
+    remote_state: str = Field(
+        description="The hub side's peeringState; Missing when the hub has no peering back, Unknown when unread."
+    )
+
+
+class ConflictEntry(BaseModel):
+    resource: str = Field(description="ARM id.")
+    field: str = Field(description="The owned field, or `resource` when the fight is over its existence.")
+    sweeps: int = Field(description="Consecutive sweeps that had to correct it, or whose correction did not stick.")
+    since: str = Field(description="When the fight began.")
+    stopped: bool = Field(description="True: the operator no longer corrects it (InSync=False, ConflictingWriter).")
+    writer: str | None = Field(default=None, description="Who last changed it, where ARM says (systemData).")
+
+
+class ConflictStatus(StatusModel):
+    observed_generation: int = Field(description="The spec generation the counts belong to (a new one resets them).")
+    reset: str | None = Field(
+        default=None, description="The secureml.io/reset-conflicts annotation the counts began under."
+    )
+    fields: list[ConflictEntry] = Field(default_factory=list, description="Each field being fought over.")
 
 
 class Status(BaseModel):
@@ -483,4 +531,11 @@ class Status(BaseModel):
     )
     pending_private_endpoints: list[str] = Field(
         default_factory=list, description="Private endpoint connections still waiting for approval."
+    )
+    hub_peering: HubPeeringStatus | None = Field(
+        default=None, description="Both sides of the peering with the hub; Ready needs both Connected."
+    )
+    conflicts: ConflictStatus | None = Field(
+        default=None,
+        description="Fields another writer keeps changing back, counted across sweeps (engine/conflicts.py).",
     )

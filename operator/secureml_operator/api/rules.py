@@ -9,16 +9,29 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from secureml_operator.api.duration import parse_duration
+from secureml_operator.desired.azureml_network import derived_nsg_rule_names, derived_route_names
+from secureml_operator.desired.names import preset_rule_names
 
 # Usable addresses of an IPv4 subnet by prefix length (Azure reserves 5 in every subnet), /8 to /29.
 MIN_PREFIX, MAX_PREFIX = 8, 29
 AZURE_RESERVED_ADDRESSES = 5
 CAPACITY_BY_PREFIX = [2 ** (32 - prefix) - AZURE_RESERVED_ADDRESSES for prefix in range(MIN_PREFIX, MAX_PREFIX + 1)]
+
+IPV6_UNSUPPORTED = "IPv6 is not supported yet"
+# Where a next hop may be: RFC 1918 and RFC 6598's shared address space, which Azure accepts in a VNet.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+PRIVATE_RANGES_TEXT = ", ".join(PRIVATE_RANGES[:-1]) + f" or {PRIVATE_RANGES[-1]}"
+SERVICE_TAG = "^[A-Za-z][A-Za-z0-9.]{1,79}$"
+PORT_RANGE = "^[0-9]{1,5}(-[0-9]{1,5})?$"  # 443 or 8000-8080; the numbers are checked apart
+MAX_PORT = 65535
+WILDCARD_FQDN = "^[*][.][^.]+[.][^.]+"  # *.example.com: two labels at least below the wildcard
+# Derived names that embed the region are reserved for every region: this location stands for any.
+ANY_REGION = "anyregion"
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,56 @@ def is_cidr(value: str) -> bool:
     except ValueError:
         return False
     return "/" in value
+
+
+def ipv4_address(text: str) -> ipaddress.IPv4Address | None:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return address if isinstance(address, ipaddress.IPv4Address) else None
+
+
+def is_ipv4_cidr(text: str) -> bool:
+    return is_cidr(text) and ipaddress.ip_network(text, strict=False).version == 4
+
+
+def is_private_ipv4(text: str) -> bool:
+    address = ipv4_address(text)
+    return address is not None and any(address in ipaddress.ip_network(prefix) for prefix in PRIVATE_RANGES)
+
+
+def is_address_or_tag(text: str) -> bool:
+    """An NSG rule's address prefix: *, an IPv4 address or CIDR range, or a service tag."""
+    return text == "*" or bool(re.fullmatch(SERVICE_TAG, text)) or ipv4_address(text) is not None or is_ipv4_cidr(text)
+
+
+def is_port_range(text: str) -> bool:
+    """443 or 8000-8080: ports 1-65535, the low end first."""
+    if not re.fullmatch(PORT_RANGE, text):
+        return False
+    low, _, high = text.partition("-")
+    return 1 <= int(low) <= int(high or low) <= MAX_PORT
+
+
+def reserved_names_pattern(names: Iterable[str]) -> str:
+    """A regex (RE2 for CEL, and Python's) matching exactly these names, ignoring case as ARM does, any
+    region standing where ANY_REGION is; the names hold only letters, digits and hyphens."""
+    alternatives = sorted({name.lower().replace(ANY_REGION, "[a-z0-9]+") for name in names})
+    return "(?i)^(" + "|".join(alternatives) + ")$"
+
+
+def display_names(names: Iterable[str]) -> list[str]:
+    """Reserved names as users read them: <Region> where any region goes."""
+    return [name.replace(ANY_REGION, "<Region>") for name in names]
+
+
+RESERVED_NSG_RULE_NAMES = derived_nsg_rule_names(ANY_REGION)
+RESERVED_ROUTE_NAMES = derived_route_names(ANY_REGION)
+RESERVED_OUTBOUND_RULE_NAMES = preset_rule_names()
+RESERVED_NSG_RULE = reserved_names_pattern(RESERVED_NSG_RULE_NAMES)
+RESERVED_ROUTE = reserved_names_pattern(RESERVED_ROUTE_NAMES)
+RESERVED_OUTBOUND_RULE = reserved_names_pattern(RESERVED_OUTBOUND_RULE_NAMES)
 
 
 def overlaps(left: str, right: str) -> bool:
@@ -110,6 +173,39 @@ def _inside_cel(role: str) -> str:
     )
 
 
+def _ipv4_cel(value: str) -> str:
+    return f"(isIP({value}) && ip({value}).family() == 4)"
+
+
+def _ipv4_cidr_cel(value: str) -> str:
+    return f"(isCIDR({value}) && cidr({value}).ip().family() == 4)"
+
+
+def _private_ipv4_cel(value: str) -> str:
+    inside = " || ".join(f"cidr('{prefix}').containsIP({value})" for prefix in PRIVATE_RANGES)
+    return f"({_ipv4_cel(value)} && ({inside}))"
+
+
+def _address_or_tag_cel(value: str) -> str:
+    return f"({value} == '*' || {value}.matches('{SERVICE_TAG}') || {_ipv4_cel(value)} || {_ipv4_cidr_cel(value)})"
+
+
+def _port_range_cel(value: str) -> str:
+    low, high = f"int({value}.split('-')[0])", f"int({value}.substring({value}.lastIndexOf('-') + 1))"
+    return f"({value}.matches('{PORT_RANGE}') && {low} >= 1 && {high} <= {MAX_PORT} && {low} <= {high})"
+
+
+def _address_or_tag_rule(field: str, attribute: str) -> Rule:
+    return Rule(
+        f"nsg-rule-{field.removesuffix('AddressPrefix')}-prefix",
+        "SecurityRule",
+        _address_or_tag_cel(f"self.{field}"),
+        f"extraRules[].{field} must be *, an IPv4 address or CIDR range, or a service tag, e.g. 10.2.0.0/16 or "
+        f"AzureMonitor ({IPV6_UNSUPPORTED})",
+        lambda rule: is_address_or_tag(getattr(rule, attribute)),
+    )
+
+
 _DISJOINT_CEL = " && ".join(_disjoint_cel(a, b) for i, a in enumerate(SUBNET_ROLES) for b in SUBNET_ROLES[i + 1 :])
 _INSIDE_CEL = (
     "size(self.virtualNetwork.addressSpace) == 0 || (" + " && ".join(_inside_cel(role) for role in SUBNET_ROLES) + ")"
@@ -172,9 +268,34 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "fqdn-ports",
         "OutboundRule",
-        "!has(self.fqdn) || !has(self.ports) || self.ports.all(p, p == 80 || p == 443)",
-        "FQDN rules allow only ports 80 and 443 (Azure's managed firewall filters HTTP/S by name)",
-        lambda r: r.fqdn is None or all(port in (80, 443) for port in r.ports or ()),
+        "size(self.ports) == 0",
+        "managedNetwork.rules[].ports cannot be set: Azure's FQDN rules have no port setting and always allow "
+        "ports 80 and 443 only (a serviceTag rule takes serviceTag.portRanges); remove ports",
+        lambda r: not r.ports,
+    ),
+    Rule(
+        "fqdn-wildcard-depth",
+        "OutboundRule",
+        f"!has(self.fqdn) || !self.fqdn.startsWith('*') || self.fqdn.matches('{WILDCARD_FQDN}')",
+        "a wildcard managedNetwork.rules[].fqdn must keep at least two labels below the wildcard, e.g. "
+        "*.blob.core.windows.net, not *.com",
+        lambda r: r.fqdn is None or not r.fqdn.startswith("*") or bool(re.search(WILDCARD_FQDN, r.fqdn)),
+    ),
+    Rule(
+        "outbound-rule-name-reserved",
+        "OutboundRule",
+        f"!self.name.matches('{RESERVED_OUTBOUND_RULE}')",
+        "managedNetwork.rules[].name is a name the operator gives a preset's rules (<preset>-<host>, e.g. "
+        "pythonpackag-pypi-org): choose another name",
+        lambda r: not re.fullmatch(RESERVED_OUTBOUND_RULE, r.name),
+    ),
+    Rule(
+        "service-tag-port-ranges",
+        "ServiceTagDestination",
+        f"self.portRanges == '*' || self.portRanges.split(',').all(p, {_port_range_cel('p')})",
+        f"serviceTag.portRanges must be * or ports 1-{MAX_PORT} and ranges low-high, comma-separated, e.g. "
+        "443 or 80,443 or 8000-8080",
+        lambda t: t.port_ranges == "*" or all(is_port_range(part) for part in t.port_ranges.split(",")),
     ),
     Rule(
         "private-access-needs-endpoint",
@@ -200,9 +321,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "ip-ranges-are-cidrs",
         "Inbound",
-        "self.allowedIpRanges.all(r, isCIDR(r) || isIP(r))",
-        "every allowedIpRanges entry must be an IP address or CIDR range, e.g. 203.0.113.0/24",
-        lambda i: all(is_cidr(r) or is_cidr(f"{r}/32") for r in i.allowed_ip_ranges),
+        f"self.allowedIpRanges.all(r, {_ipv4_cidr_cel('r')} || {_ipv4_cel('r')})",
+        f"every allowedIpRanges entry must be an IPv4 address or CIDR range, e.g. 203.0.113.0/24 ({IPV6_UNSUPPORTED})",
+        lambda i: all(is_ipv4_cidr(r) or ipv4_address(r) is not None for r in i.allowed_ip_ranges),
     ),
     Rule(
         "endpoint-exactly-one-subnet",
@@ -251,9 +372,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "address-space-cidrs",
         "VirtualNetwork",
-        "self.addressSpace.all(s, isCIDR(s) && cidr(s).ip().family() == 4)",
-        "every addressSpace entry must be an IPv4 CIDR range, e.g. 10.0.0.0/16",
-        lambda v: all(is_cidr(s) and ipaddress.ip_network(s, strict=False).version == 4 for s in v.address_space),
+        f"self.addressSpace.all(s, {_ipv4_cidr_cel('s')})",
+        f"every addressSpace entry must be an IPv4 CIDR range, e.g. 10.0.0.0/16 ({IPV6_UNSUPPORTED})",
+        lambda v: all(is_ipv4_cidr(s) for s in v.address_space),
     ),
     Rule(
         "subnet-prefix-cidr",
@@ -261,7 +382,8 @@ RULES: tuple[Rule, ...] = (
         f"isCIDR(self.addressPrefix) && cidr(self.addressPrefix).ip().family() == 4 && "
         f"cidr(self.addressPrefix).prefixLength() >= {MIN_PREFIX} && "
         f"cidr(self.addressPrefix).prefixLength() <= {MAX_PREFIX}",
-        f"addressPrefix must be an IPv4 CIDR from /{MIN_PREFIX} to /{MAX_PREFIX}, e.g. 10.0.40.0/24",
+        f"addressPrefix must be an IPv4 CIDR from /{MIN_PREFIX} to /{MAX_PREFIX}, e.g. 10.0.40.0/24 "
+        f"({IPV6_UNSUPPORTED})",
         lambda s: (
             is_cidr(s.address_prefix)
             and ipaddress.ip_network(s.address_prefix, strict=False).version == 4
@@ -322,9 +444,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "firewall-ip",
         "Firewall",
-        "!has(self.privateIpAddress) || (isIP(self.privateIpAddress) && ip(self.privateIpAddress).family() == 4)",
-        "egress.firewall.privateIpAddress must be the firewall's private IPv4 address, e.g. 10.1.0.4",
-        lambda f: f.private_ip_address is None or is_cidr(f"{f.private_ip_address}/32"),
+        f"!has(self.privateIpAddress) || {_private_ipv4_cel('self.privateIpAddress')}",
+        f"egress.firewall.privateIpAddress must be the firewall's private IPv4 address, in {PRIVATE_RANGES_TEXT}, "
+        f"e.g. 10.1.0.4 ({IPV6_UNSUPPORTED})",
+        lambda f: f.private_ip_address is None or is_private_ipv4(f.private_ip_address),
     ),
     Rule(
         "firewall-named",
@@ -334,11 +457,68 @@ RULES: tuple[Rule, ...] = (
         lambda f: (f.id is None) != (f.private_ip_address is None),
     ),
     Rule(
+        "firewall-peer-from-hub",
+        "Firewall",
+        "!self.peerFromHub || (self.peering && has(self.hubVirtualNetworkId))",
+        "egress.firewall.peerFromHub needs peering: true and a hubVirtualNetworkId",
+        lambda f: not f.peer_from_hub or (f.peering and f.hub_virtual_network_id is not None),
+    ),
+    Rule(
         "firewall-id-type",
         "Firewall",
         "!has(self.id) || self.id.matches('(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$')",
         "egress.firewall.id must be the id of a Microsoft.Network/azureFirewalls resource",
         lambda f: f.id is None or bool(re.search(r"(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$", f.id)),
+    ),
+    Rule(
+        "nsg-rule-name-reserved",
+        "SecurityRule",
+        f"!self.name.matches('{RESERVED_NSG_RULE}')",
+        f"extraRules[].name must differ (ignoring case) from the NSG rules the operator derives: "
+        f"{', '.join(display_names(RESERVED_NSG_RULE_NAMES))}",
+        lambda r: not re.fullmatch(RESERVED_NSG_RULE, r.name),
+    ),
+    _address_or_tag_rule("sourceAddressPrefix", "source_address_prefix"),
+    _address_or_tag_rule("destinationAddressPrefix", "destination_address_prefix"),
+    Rule(
+        "nsg-rule-ports",
+        "SecurityRule",
+        f"self.destinationPortRanges == ['*'] || self.destinationPortRanges.all(p, {_port_range_cel('p')})",
+        f"extraRules[].destinationPortRanges must be [*] or ports 1-{MAX_PORT} and ranges low-high, e.g. "
+        "[443, 8000-8080]",
+        lambda r: r.destination_port_ranges == ["*"] or all(is_port_range(p) for p in r.destination_port_ranges),
+    ),
+    Rule(
+        "route-name-reserved",
+        "Route",
+        f"!self.name.matches('{RESERVED_ROUTE}')",
+        f"extraRoutes[].name must differ (ignoring case) from the routes the operator derives: "
+        f"{', '.join(display_names(RESERVED_ROUTE_NAMES))}",
+        lambda r: not re.fullmatch(RESERVED_ROUTE, r.name),
+    ),
+    Rule(
+        "route-address-prefix",
+        "Route",
+        f"{_ipv4_cidr_cel('self.addressPrefix')} || self.addressPrefix.matches('{SERVICE_TAG}')",
+        f"extraRoutes[].addressPrefix must be an IPv4 CIDR range or a service tag, e.g. 10.2.0.0/16 or "
+        f"AzureMonitor ({IPV6_UNSUPPORTED})",
+        lambda r: is_ipv4_cidr(r.address_prefix) or bool(re.fullmatch(SERVICE_TAG, r.address_prefix)),
+    ),
+    Rule(
+        "route-next-hop-ip",
+        "Route",
+        "(self.nextHopType == 'VirtualAppliance') == has(self.nextHopIpAddress)",
+        "extraRoutes[].nextHopIpAddress is required with nextHopType VirtualAppliance and refused with any "
+        "other next hop type",
+        lambda r: (r.next_hop_type == "VirtualAppliance") == (r.next_hop_ip_address is not None),
+    ),
+    Rule(
+        "route-next-hop-private",
+        "Route",
+        f"!has(self.nextHopIpAddress) || {_private_ipv4_cel('self.nextHopIpAddress')}",
+        f"extraRoutes[].nextHopIpAddress must be the appliance's private IPv4 address, in {PRIVATE_RANGES_TEXT}, "
+        f"e.g. 10.1.0.4 ({IPV6_UNSUPPORTED})",
+        lambda r: r.next_hop_ip_address is None or is_private_ipv4(r.next_hop_ip_address),
     ),
 )
 

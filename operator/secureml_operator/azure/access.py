@@ -4,46 +4,21 @@ One `ArmClient` serves every subscription a credential reaches: it routes each c
 subscription in the resource's id and draws on that subscription's budget (one `BudgetRegistry`
 for the operator, so two credentials in one subscription share its budget too).
 
-The credential is the operator's own identity unless the spec names a Secret; reading that Secret is
-with the ledger's status patch (kube.py), the only Kubernetes API calls the operator makes itself.
+The credential is the operator's own identity unless the spec names a Secret; Secrets come from a
+cache kept current by a watch of each one (kube.SecretCache), not from a read per sweep.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import kubernetes
 from azure.core.credentials_async import AsyncTokenCredential
 
-from secureml_operator import kube
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.budget import BudgetRegistry
 from secureml_operator.azure.credentials import ServicePrincipal, build_credential
 from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.kube import SecretCache
 from secureml_operator.settings import OperatorSettings
-
-
-async def read_service_principal(namespace: str, secret_name: str) -> tuple[ServicePrincipal, str]:
-    """The Secret's service principal and its resourceVersion (a new version means a new credential)."""
-
-    def read() -> tuple[dict[str, str] | None, str]:
-        kube.load_config()
-        api = kubernetes.client.CoreV1Api()
-        try:
-            secret = api.read_namespaced_secret(secret_name, namespace)
-        except kubernetes.client.ApiException as error:
-            if error.status in (403, 404):
-                raise PermanentFailure(
-                    "CredentialSecretNotFound",
-                    f"Secret {namespace}/{secret_name} named by spec.azure.credentialRef "
-                    f"cannot be read ({error.status} {error.reason})",
-                ) from error
-            raise
-        data = {key: str(value) for key, value in (secret.data or {}).items()}
-        return data, str(secret.metadata.resource_version if secret.metadata else "")
-
-    data, version = await asyncio.to_thread(read)
-    return ServicePrincipal.from_secret_data(f"{namespace}/{secret_name}", data), version
 
 
 class AzureAccess:
@@ -52,6 +27,20 @@ class AzureAccess:
         self.budgets = BudgetRegistry(settings.budget)
         self._credentials: dict[str, AsyncTokenCredential] = {}
         self._clients: dict[str, ArmClient] = {}
+        self.secrets = SecretCache()
+
+    async def service_principal(self, namespace: str, secret_name: str) -> tuple[ServicePrincipal, str]:
+        """The Secret's service principal and its resourceVersion (a new version means a new credential)."""
+        where = f"Secret {namespace}/{secret_name} named by spec.azure.credentialRef"
+        try:
+            secret = await self.secrets.get(namespace, secret_name)
+        except kubernetes.client.ApiException as error:
+            if error.status != 403:
+                raise
+            raise PermanentFailure("CredentialSecretNotFound", f"{where} cannot be read (403 Forbidden)") from error
+        if secret.data is None:
+            raise PermanentFailure("CredentialSecretNotFound", f"{where} does not exist")
+        return ServicePrincipal.from_secret_data(f"{namespace}/{secret_name}", secret.data), secret.version
 
     async def client(self, namespace: str, secret_name: str | None) -> ArmClient:
         """The client of the credential the spec names (None: the operator's own identity); it
@@ -59,7 +48,7 @@ class AzureAccess:
         if secret_name is None:
             credential_key, principal = "operator-identity", None
         else:
-            principal, version = await read_service_principal(namespace, secret_name)
+            principal, version = await self.service_principal(namespace, secret_name)
             credential_key = f"{namespace}/{secret_name}@{version}"
         if credential_key not in self._credentials:
             self._credentials[credential_key] = build_credential(self.settings.cloud, principal)
@@ -73,6 +62,7 @@ class AzureAccess:
         return self._clients[credential_key]
 
     async def close(self) -> None:
+        self.secrets.close()
         for client in self._clients.values():
             await client.close()
         for credential in self._credentials.values():

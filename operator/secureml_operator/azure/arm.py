@@ -24,8 +24,13 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from secureml_operator.azure.budget import ArmBudgetPolicy, BudgetRegistry, SubscriptionBudget
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
+from secureml_operator.engine.errors import PermanentFailure
 
 Json = dict[str, Any]
+# The SDK's own retries of one request (5xx, 429 after its Retry-After, dropped connections): a few,
+# then the failure reaches the engine and the operator's backoff takes over (azure-core's default of
+# ten, backing off up to 120 s each, would hold a reconcile for minutes on a persistent 503).
+SDK_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ class ArmClient:
         self.polling_interval = polling_interval
         self._subscriptions: dict[str, dict[str, Any]] = {}  # lower-cased subscription -> SDK clients
 
+    @staticmethod
+    def supports(arm_id: ArmId) -> bool:
+        """Whether the operator has a route to resources of this type (checked before any write)."""
+        return arm_id.type.lower() in ROUTES or arm_id.namespace.lower() in GENERIC_API_VERSIONS
+
     def budget(self, subscription_id: str) -> SubscriptionBudget:
         """The request budget calls in `subscription_id` draw on."""
         return self.budgets.for_subscription(subscription_id)
@@ -116,6 +126,7 @@ class ArmClient:
                 "credential_scopes": [self.cloud.credential_scope],
                 "per_retry_policies": [ArmBudgetPolicy(self.budget(subscription_id))],
                 "polling_interval": self.polling_interval,
+                "retry_total": SDK_RETRIES,
             }
             if self.cloud.ca_bundle:
                 common["connection_verify"] = self.cloud.ca_bundle
@@ -137,7 +148,7 @@ class ArmClient:
     def _call(self, arm_id: ArmId, verb: str) -> tuple[Callable[..., Awaitable[Any]], list[str], SdkRoute]:
         route = ROUTES.get(arm_id.type.lower())
         if route is None:
-            raise KeyError(f"no SDK route for {arm_id.type}")
+            raise _unsupported(arm_id)
         operations = getattr(self._clients(arm_id.subscription)[route.client], route.operations)
         arguments = [arm_id.resource_group, *arm_id.names]
         if route.type_is_argument:
@@ -149,7 +160,7 @@ class ArmClient:
         """The by-id operations of the id's subscription, and the api-version its provider serves."""
         version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower())
         if version is None:
-            raise KeyError(f"no SDK route for {arm_id.type}")
+            raise _unsupported(arm_id)
         return self._clients(arm_id.subscription)["resources"].resources, version
 
     async def get(self, arm_id: ArmId) -> Json | None:
@@ -216,6 +227,12 @@ class ArmClient:
             workspace.resource_group, workspace.name, {"includeSpark": include_spark}, cls=_raw_json
         )
         return await _finish(poller, True)
+
+
+def _unsupported(arm_id: ArmId) -> PermanentFailure:
+    return PermanentFailure(
+        "UnsupportedTarget", f"{arm_id}: the operator has no route to resources of type {arm_id.type}"
+    )
 
 
 async def _finish(outcome: Any, long_running: bool) -> Json:

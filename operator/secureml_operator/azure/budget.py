@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-from secureml_operator.metrics import ARM_CALLS, ARM_THROTTLED
+from secureml_operator.metrics import ARM_CALLS, ARM_CALLS_BY_SUBSCRIPTION, ARM_THROTTLED
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -54,6 +54,7 @@ class TokenBucket:
 @dataclass
 class SubscriptionBudget:
     settings: BudgetSettings
+    subscription: str = ""  # lower-cased: the metrics' label
     reads: TokenBucket = field(init=False)
     writes: TokenBucket = field(init=False)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -90,6 +91,7 @@ class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         status = response.http_response.status_code
         self.budget.calls[(method, resource_type)] += 1
         ARM_CALLS.labels(method, resource_type, str(status)).inc()
+        ARM_CALLS_BY_SUBSCRIPTION.labels(self.budget.subscription, str(status)).inc()
         if status == 429:
             ARM_THROTTLED.labels(method, resource_type).inc()
         return response
@@ -105,5 +107,5 @@ class BudgetRegistry:
     def for_subscription(self, subscription_id: str) -> SubscriptionBudget:
         key = subscription_id.lower()
         if key not in self._budgets:
-            self._budgets[key] = SubscriptionBudget(self.settings)
+            self._budgets[key] = SubscriptionBudget(self.settings, key)
         return self._budgets[key]

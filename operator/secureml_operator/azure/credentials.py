@@ -30,7 +30,12 @@ class ServicePrincipal:
 
     @classmethod
     def from_secret_data(cls, secret_name: str, data: dict[str, str] | None) -> ServicePrincipal:
-        values = {key: base64.b64decode(value).decode() for key, value in (data or {}).items()}
+        try:
+            values = {key: base64.b64decode(value).decode() for key, value in (data or {}).items()}
+        except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
+            raise PermanentFailure(
+                "CredentialSecretInvalid", f"Secret {secret_name} holds a value that is not base64 UTF-8 text"
+            ) from error
         missing = [key for key in SECRET_KEYS if not values.get(key)]
         if missing:
             raise PermanentFailure(

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class InvalidArmId(ValueError):
+    """A string that is not an ARM resource id: in a spec, or in what Azure sent back."""
+
+
 @dataclass(frozen=True)
 class ArmId:
     """`/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{child}/{name}...]`."""
@@ -26,7 +30,7 @@ class ArmId:
             or lowered[4] != "providers"
             or len(parts) % 2 != 0
         ):
-            raise ValueError(f"not an ARM resource id: {value!r}")
+            raise InvalidArmId(f"not an ARM resource id: {value!r}")
         tail = parts[6:]
         return cls(
             subscription=parts[1],

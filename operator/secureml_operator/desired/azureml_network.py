@@ -135,6 +135,27 @@ def public_ip_compute_routes(location: str) -> list[tuple[str, str]]:
     ]
 
 
+FIREWALL_ROUTE = "default-to-firewall"  # 0.0.0.0/0 to the hub firewall
+
+
+def derived_nsg_rule_names(location: str) -> list[str]:
+    """Every NSG rule name the operator derives for compute in this location, whatever the egress and
+    public-IP setting: an extra rule with one of these names would fight the derived one."""
+    return sorted(
+        {
+            rule.name
+            for public_ip in (False, True)
+            for through_firewall in (False, True)
+            for rule in required_nsg_rules(location, public_ip, through_firewall)
+        }
+    )
+
+
+def derived_route_names(location: str) -> list[str]:
+    """Every route name the operator derives for the compute subnets' route table."""
+    return [FIREWALL_ROUTE, *(name for name, _ in public_ip_compute_routes(location))]
+
+
 DEPENDENCY_PRIVATE_LINK = {
     # group id -> private DNS zone, for the workspace's dependencies in the private-endpoint subnet
     "blob": "privatelink.blob.core.windows.net",

@@ -50,6 +50,25 @@ def subnet_ids_by_role(spec: SecureMLWorkspaceSpec) -> dict[str, ArmId]:
     return {role: vnet.child("subnets", subnet_name(role, subnet)) for role, subnet in network.subnets.roles()}
 
 
+def nat_gateway_id(spec: SecureMLWorkspaceSpec) -> ArmId:
+    """The NAT gateway egress.natGateway declares (whether or not the spec has one)."""
+    azure = spec.azure
+    return resource_id(
+        azure.subscription_id, azure.resource_group, NETWORK, "natGateways", f"ng-{spec.workspace.name}-egress"
+    )
+
+
+def hub_peering_ids(spec: SecureMLWorkspaceSpec) -> tuple[ArmId, ArmId] | None:
+    """(our spoke-to-hub peering, the hub VNet) when the spec has the operator peer with a hub."""
+    network = spec.outbound.customer_network
+    firewall = network.egress.firewall if network is not None else None
+    if firewall is None or not firewall.hub_virtual_network_id or not firewall.peering:
+        return None
+    return virtual_network_id(spec).child("virtualNetworkPeerings", "to-hub"), ArmId.parse(
+        firewall.hub_virtual_network_id
+    )
+
+
 def _nsg_rules(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
     network = spec.outbound.customer_network
     assert network is not None
@@ -79,7 +98,7 @@ def _routes(spec: SecureMLWorkspaceSpec, firewall_ip: str | None) -> tuple[Child
     if network.egress.firewall is not None:
         routes.append(
             _child(
-                "default-to-firewall",
+                aml.FIREWALL_ROUTE,
                 {
                     "addressPrefix": "0.0.0.0/0",
                     "nextHopType": "VirtualAppliance",
@@ -170,7 +189,7 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, obser
         members = tuple({"id": str(ip.id)} for ip in ip_ids)
         nat = graph.add(
             Node(
-                id=resource_id(sub, group, NETWORK, "natGateways", f"ng-{ws}-egress"),
+                id=nat_gateway_id(spec),
                 create_body={"location": location, "sku": {"name": "Standard"}},
                 fields=(
                     Exact("properties.idleTimeoutInMinutes", nat_spec.idle_timeout_minutes),
@@ -244,28 +263,7 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, obser
         )
         previous = node.key
 
-    firewall = network.egress.firewall
-    if firewall is not None and firewall.hub_virtual_network_id and firewall.peering:
-        hub = firewall.hub_virtual_network_id
-        graph.add(
-            Node(
-                id=vnet_id.child("virtualNetworkPeerings", "to-hub"),
-                create_body={
-                    "properties": {
-                        "remoteVirtualNetwork": {"id": hub},
-                        "allowVirtualNetworkAccess": True,
-                        "allowForwardedTraffic": True,
-                        "useRemoteGateways": False,
-                    }
-                },
-                fields=(
-                    Exact("properties.remoteVirtualNetwork.id", hub),
-                    Exact("properties.allowForwardedTraffic", True),
-                ),
-                depends_on=(vnet_id.key,),
-                tagged=False,
-            )
-        )
+    _add_hub_peering(graph, spec)
 
     pe_subnet = subnet_ids.get("privateEndpoints")
     if pe_subnet is not None and network.private_endpoints_for_dependencies:
@@ -285,6 +283,57 @@ def add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, obser
 
     _add_allowlists(graph, network.allowlist_egress_on, tuple(ip.key for ip in ip_ids), observed)
     return subnet_ids
+
+
+def _add_hub_peering(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -> None:
+    """Our side of the peering with the hub, and the hub VNet read after it: the hub's own peering
+    back to us (someone else's, listed inline in the hub's GET) is what makes the pair Connected."""
+    ids = hub_peering_ids(spec)
+    if ids is None:
+        return
+    peering_id, hub_id = ids
+    hub = str(hub_id)
+    peering = graph.add(
+        Node(
+            id=peering_id,
+            create_body={
+                "properties": {
+                    "remoteVirtualNetwork": {"id": hub},
+                    "allowVirtualNetworkAccess": True,
+                    "allowForwardedTraffic": True,
+                    "useRemoteGateways": False,
+                }
+            },
+            fields=(
+                Exact("properties.remoteVirtualNetwork.id", hub),
+                Exact("properties.allowForwardedTraffic", True),
+            ),
+            depends_on=(virtual_network_id(spec).key,),
+            tagged=False,
+        )
+    )
+    read_after = (peering.key,)
+    network = spec.outbound.customer_network
+    firewall = network.egress.firewall if network is not None else None
+    if firewall is not None and firewall.peer_from_hub:  # the hub is ours to change: its side is ours too
+        spoke = virtual_network_id(spec)
+        back = graph.add(
+            Node(
+                id=hub_id.child("virtualNetworkPeerings", f"to-{spoke.name}"),
+                create_body={
+                    "properties": {
+                        "remoteVirtualNetwork": {"id": str(spoke)},
+                        "allowVirtualNetworkAccess": True,
+                        "allowForwardedTraffic": True,
+                    }
+                },
+                fields=(Exact("properties.remoteVirtualNetwork.id", str(spoke)),),
+                depends_on=(peering.key,),
+                tagged=False,
+            )
+        )
+        read_after = (back.key,)
+    graph.add(Node(id=hub_id, create_body=None, lifecycle=Lifecycle.EXTERNAL, depends_on=read_after))
 
 
 def _add_allowlists(graph: DesiredGraph, targets: list[str], egress_nodes: tuple[str, ...], observed: Observed) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import re
 
+from secureml_operator.api.presets import PRESET_FQDNS
+
 RULE_NAME_MAX = 33
+PRESET_PREFIX_MAX = 12
 
 
 def rule_name(prefix: str, destination: str) -> str:
@@ -17,3 +20,13 @@ def rule_name(prefix: str, destination: str) -> str:
         return name
     digest = hashlib.sha256(destination.encode()).hexdigest()[:6]
     return f"{name[: RULE_NAME_MAX - 7]}-{digest}"
+
+
+def preset_rule_name(preset: str, fqdn: str) -> str:
+    """The outbound-rule name of one FQDN of a preset."""
+    return rule_name(preset.lower()[:PRESET_PREFIX_MAX], fqdn)
+
+
+def preset_rule_names() -> list[str]:
+    """Every outbound-rule name a preset can yield: a user rule with one of these names would fight it."""
+    return [preset_rule_name(preset, fqdn) for preset, fqdns in PRESET_FQDNS.items() for fqdn in fqdns]

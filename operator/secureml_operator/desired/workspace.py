@@ -25,7 +25,7 @@ from secureml_operator.desired.graph import (
     Node,
     Step,
 )
-from secureml_operator.desired.names import rule_name
+from secureml_operator.desired.names import preset_rule_name
 
 ML = "Microsoft.MachineLearningServices"
 NETWORK = "Microsoft.Network"
@@ -116,8 +116,7 @@ def _outbound_rules(spec: SecureMLWorkspaceSpec) -> tuple[ChildSpec, ...]:
             }
             rules.append(_rule(rule.name, "PrivateEndpoint", destination, list(destination)))
     for preset in managed.presets or []:
-        prefix = preset.lower()[:12]
-        rules.extend(_fqdn_rule(rule_name(prefix, fqdn), fqdn) for fqdn in PRESET_FQDNS[preset])
+        rules.extend(_fqdn_rule(preset_rule_name(preset, fqdn), fqdn) for fqdn in PRESET_FQDNS[preset])
     return tuple(rules)
 
 

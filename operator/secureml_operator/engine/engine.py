@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 from azure.core.exceptions import HttpResponseError
 
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.desired.fields import ABSENT, FieldDiff, Json, Members, get_path
+from secureml_operator.desired.fields import ABSENT, FieldDiff, FieldRule, Json, Members, get_path
 from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, ListPolicy, LiveLookup, Node, Step
 from secureml_operator.engine.errors import PermanentFailure, TransientFailure
-from secureml_operator.engine.ledger import IP_RULE, Entry, Ledger, Origin, identity_of
+from secureml_operator.engine.ledger import IP_RULE, Entry, Ledger, Origin, entry_key, identity_of
 from secureml_operator.engine.ownership import TAG_ADOPTED, TAG_UID, Owner
 
 
@@ -40,6 +40,16 @@ class Outcome(Enum):
     BLOCKED = "Blocked"  # a dependency failed, so this node was not tried
 
 
+class Action(StrEnum):
+    """What the walk did about one difference."""
+
+    CORRECTED = "Corrected"  # written, and Azure kept it
+    REVERTED = "Reverted"  # written, and Azure answered with something else (a policy, another writer)
+    DETECTED = "Detected"  # found, not corrected (Detect mode)
+    REPORTED = "Reported"  # an extra kept under the Additive policy
+    SKIPPED = "Skipped"  # left alone: another writer keeps changing it back (engine/conflicts.py)
+
+
 @dataclass(frozen=True)
 class Change:
     """One difference between Azure and the spec, and what the walk did about it."""
@@ -48,7 +58,8 @@ class Change:
     field: str
     expected: str
     actual: str
-    action: str  # Corrected | Detected | Reported (kept under Additive) | Skipped (conflicting writer)
+    action: Action
+    writer: str | None = None  # who last changed the resource, where ARM says (systemData)
 
 
 @dataclass
@@ -116,6 +127,7 @@ def nobody_else(_target: str, _address: str) -> frozenset[Origin]:
 TEARDOWN_ORDER = (
     "microsoft.network/privateendpoints/privatednszonegroups",
     "microsoft.network/privateendpoints",
+    "microsoft.network/privatednszones/virtualnetworklinks",
     "microsoft.network/virtualnetworks/virtualnetworkpeerings",
     "microsoft.machinelearningservices/workspaces/outboundrules",
     "microsoft.network/virtualnetworks/subnets",
@@ -129,7 +141,9 @@ TEARDOWN_ORDER = (
     "microsoft.network/routetables",
     "microsoft.network/serviceendpointpolicies",
     "microsoft.machinelearningservices/workspaces",
+    "microsoft.network/privatednszones",
 )
+DNS_LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PRECONDITION_FAILED = 412
 
 
@@ -165,21 +179,26 @@ class Engine:
     async def teardown(self, graph: DesiredGraph) -> RunReport:
         """Take back what the ledger says we put on others' resources (allowlist entries), then
         delete exactly the ledger's Created entries whose live identity still matches, dependents
-        first. Adopted and shared resources, and anything not in the ledger, are left alone."""
+        first, and the Shared private DNS entries nobody else needs any more. Adopted resources, and
+        anything not in the ledger, are left alone."""
         cleanups = DesiredGraph()
         for node in graph:
             if node.lifecycle is Lifecycle.EXTERNAL and node.resolve is not None:
                 cleanups.nodes[node.key] = dataclasses.replace(node, depends_on=())
         report = await self._walk(cleanups, self._teardown_external, reverse=True)
-        created = [entry for entry in self.ledger.entries.values() if entry.origin is Origin.CREATED]
-        doomed = {entry.key for entry in created if entry.type != IP_RULE}
+        created = [
+            entry
+            for entry in self.ledger.entries.values()
+            if entry.origin is Origin.CREATED or (entry.origin is Origin.SHARED and entry.type != IP_RULE)
+        ]
+        doomed = {entry.key for entry in created if entry.type != IP_RULE and entry.origin is Origin.CREATED}
         for rank in sorted({_teardown_rank(entry) for entry in created}):
             batch = [
                 entry
                 for entry in created
                 if entry.type != IP_RULE and _teardown_rank(entry) == rank and not _parent_in(entry, doomed)
             ]
-            await asyncio.gather(*(self._delete_entry(entry, report) for entry in batch))
+            await asyncio.gather(*(self._delete_entry(entry, report, doomed) for entry in batch))
             if report.failures:
                 return report
         for entry in [entry for entry in created if entry.type != IP_RULE and _parent_in(entry, doomed)]:
@@ -220,7 +239,7 @@ class Engine:
                 if node.resolve is not None and ordered:
                     node = dataclasses.replace(node, fields=node.fields + node.resolve(live))
                 await visit(node, result, live)
-            except (HttpResponseError, PermanentFailure, TransientFailure) as error:
+            except Exception as error:  # every failure is the node's outcome (errors.classify)
                 result.outcome, result.error = Outcome.FAILED, error
             finally:
                 done[node.key].set()
@@ -312,7 +331,7 @@ class Engine:
             await self._converge_children(node, children, live, result)
         if node.action is not None and live is not None:
             await self._run_steps(node, node.action.steps(live, lookup), result)
-        wrote = any(change.action == "Corrected" for change in result.changes[changes_before:])
+        wrote = any(change.action in WRITTEN for change in result.changes[changes_before:])
         if self.enforcing and live is not None and wrote:
             live = await self.arm.get(node.id) or live  # what child writes and actions changed, for the status
         if self.enforcing and node.resolve is not None:
@@ -321,9 +340,10 @@ class Engine:
         result.state = get_path(live or {}, "properties.provisioningState")
 
     async def _create(self, node: Node, result: NodeResult) -> Json | None:
-        result.changes.append(
-            Change(str(node.id), "resource", "present", ABSENT, "Corrected" if self.enforcing else "Detected")
-        )
+        missing = self._unfrozen(node.id, [FieldDiff("resource", "present", ABSENT)], result)
+        if not missing:
+            return None
+        result.changes.extend(self._changes(str(node.id), missing))
         if not self.enforcing:
             result.outcome = Outcome.DRIFTED
             return None
@@ -349,6 +369,8 @@ class Engine:
                 raise TransientFailure("CreateRaced", f"{node.id} appeared and vanished while created") from error
             return await self._update(node, existing, result, self._settle(node, existing))
         self.ledger.confirm(str(node.id), node.id.type, origin, live)
+        overridden = [diff for rule in node.fields if (diff := rule.diff(live)) is not None]  # a policy `modify`
+        result.changes.extend(Change(str(node.id), d.field, d.expected, d.actual, Action.REVERTED) for d in overridden)
         result.outcome = Outcome.CREATED
         return live
 
@@ -362,8 +384,8 @@ class Engine:
             diffs.append(FieldDiff("tags", f"{origin.value.lower() if origin else ''} by this resource", "other"))
         if not diffs:
             return live
-        result.changes.extend(self._changes(str(node.id), diffs))
         if not self.enforcing:
+            result.changes.extend(self._changes(str(node.id), diffs, live))
             result.outcome = Outcome.DRIFTED
             return live
         if node.write == "patch":
@@ -384,6 +406,7 @@ class Engine:
             updated = await self.arm.patch(node.id, body)
         else:
             updated = await self.arm.put(node.id, body, etag=live.get("etag"))
+        result.changes.extend(self._read_back(str(node.id), diffs, node.fields, updated, live))
         result.outcome = Outcome.UPDATED
         return updated
 
@@ -408,19 +431,39 @@ class Engine:
                 if entry.name not in wanted:
                     self.ledger.forget(target, entry.name)
 
-    def _unfrozen(self, arm_id: ArmId, diffs: list[FieldDiff], result: NodeResult) -> list[FieldDiff]:
-        """Fields another writer keeps flipping back are reported, no longer fought."""
+    def _unfrozen(
+        self, arm_id: ArmId, diffs: list[FieldDiff], result: NodeResult, live: Json | None = None
+    ) -> list[FieldDiff]:
+        """Fields (or the existence of a resource) another writer keeps changing back are reported,
+        no longer fought."""
         kept = []
         for diff in diffs:
             if (arm_id.key, diff.field) in self.frozen_fields:
-                result.changes.append(Change(str(arm_id), diff.field, diff.expected, diff.actual, "Skipped"))
+                result.changes.append(
+                    Change(str(arm_id), diff.field, diff.expected, diff.actual, Action.SKIPPED, _writer(live))
+                )
             else:
                 kept.append(diff)
         return kept
 
-    def _changes(self, resource: str, diffs: list[FieldDiff]) -> list[Change]:
-        action = "Corrected" if self.enforcing else "Detected"
-        return [Change(resource, diff.field, diff.expected, diff.actual, action) for diff in diffs]
+    def _changes(self, resource: str, diffs: list[FieldDiff], live: Json | None = None) -> list[Change]:
+        action = Action.CORRECTED if self.enforcing else Action.DETECTED
+        return [Change(resource, diff.field, diff.expected, diff.actual, action, _writer(live)) for diff in diffs]
+
+    @staticmethod
+    def _read_back(
+        resource: str, diffs: list[FieldDiff], rules: Sequence[FieldRule], written: Json, live: Json | None
+    ) -> list[Change]:
+        """What Azure answered the write with: a field that still differs did not stick (an Azure
+        Policy `modify`, or a writer racing us), and is a conflict, not a correction."""
+        after = {diff.field: diff for rule in rules if (diff := rule.diff(written)) is not None}
+        writer = _writer(live)
+        return [
+            Change(resource, diff.field, diff.expected, after[diff.field].actual, Action.REVERTED, writer)
+            if diff.field in after
+            else Change(resource, diff.field, diff.expected, diff.actual, Action.CORRECTED, writer)
+            for diff in diffs
+        ]
 
     async def _converge_children(self, node: Node, children: ChildSet, live: Json | None, result: NodeResult) -> None:
         existing = children.live_children(live or {})
@@ -436,12 +479,12 @@ class Engine:
                     origin = Origin.CREATED if parent_ours else Origin.ADOPTED
                     self.ledger.confirm(str(child_id), child_id.type, origin, current)
                 diffs = [diff for rule in child.fields if (diff := rule.diff(current)) is not None]
-                diffs = self._unfrozen(child_id, diffs, result)
                 body = _writable(current)
+            diffs = self._unfrozen(child_id, diffs, result, current)
             if not diffs:
                 continue
-            result.changes.extend(self._changes(str(child_id), diffs))
             if not self.enforcing:
+                result.changes.extend(self._changes(str(child_id), diffs, current))
                 result.outcome = Outcome.DRIFTED
                 continue
             for rule in child.fields:
@@ -454,6 +497,7 @@ class Engine:
             if current is None and not parent_ours:
                 await self.ledger.intend(str(child_id), child_id.type)
             written = await self.arm.put(child_id, body)
+            result.changes.extend(self._read_back(str(child_id), diffs, child.fields, written, current))
             if current is None:
                 self.ledger.confirm(str(child_id), child_id.type, Origin.CREATED, written)
             else:
@@ -465,14 +509,18 @@ class Engine:
             if name.lower() in declared:
                 continue
             extra_id = node.id.child(children.child_type, name)
+            writer = _writer(existing[name])
             ours = self.ledger.owns(str(extra_id))  # we made it and the spec dropped it: ours to remove
-            if (children.policy is ListPolicy.ADDITIVE and not ours) or not self.enforcing:
-                action = "Reported" if children.policy is ListPolicy.ADDITIVE and not ours else "Detected"
-                result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", action))
+            kept = children.policy is ListPolicy.ADDITIVE and not ours
+            if not kept and not self._unfrozen(extra_id, [FieldDiff("resource", ABSENT, "present")], result):
+                continue
+            if kept or not self.enforcing:
+                action = Action.REPORTED if kept else Action.DETECTED
+                result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", action, writer))
                 if result.outcome is Outcome.UNCHANGED:
                     result.outcome = Outcome.DRIFTED
                 continue
-            result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", "Corrected"))
+            result.changes.append(Change(str(extra_id), "resource", ABSENT, "present", Action.CORRECTED, writer))
             why = "created by this resource and no longer in the spec" if ours else "not declared in the spec"
             await self.on_write("Delete", str(extra_id), f"{why} ({children.policy.value} policy)")
             await self.arm.delete(extra_id)
@@ -488,7 +536,7 @@ class Engine:
                     step.reason,
                     "done",
                     "pending",
-                    "Corrected" if self.enforcing else "Detected",
+                    Action.CORRECTED if self.enforcing else Action.DETECTED,
                 )
             )
             if not self.enforcing:
@@ -509,21 +557,24 @@ class Engine:
             await self._update(node, live, result, None)
         self._record_members(node, live or {})
 
-    async def _delete_entry(self, entry: Entry, report: RunReport) -> None:
+    async def _delete_entry(self, entry: Entry, report: RunReport, doomed: set[str]) -> None:
         arm_id = ArmId.parse(entry.id)
         result = report.results[entry.key] = NodeResult(entry.id, entry.type)
         try:
             live = await self.arm.get(arm_id)
+            in_use = _still_used(entry, live or {}, doomed)
             if live is None:
                 result.outcome = Outcome.DELETED
             elif not self._still_ours(entry, live):
-                result.changes.append(Change(entry.id, "resource", "ours", "replaced by someone else", "Skipped"))
+                result.changes.append(Change(entry.id, "resource", "ours", "replaced by someone else", Action.SKIPPED))
+            elif in_use:
+                result.changes.append(Change(entry.id, "resource", "deleted", in_use, Action.SKIPPED))
             else:
                 await self.on_write("Delete", entry.id, "its creator is deleted (deletionPolicy Delete)")
                 await self.arm.delete(arm_id)
                 result.outcome = Outcome.DELETED
             self.ledger.forget(entry.id)
-        except (HttpResponseError, TransientFailure) as error:
+        except Exception as error:  # every failure is the entry's outcome (errors.classify)
             result.outcome, result.error = Outcome.FAILED, error
 
     def _still_ours(self, entry: Entry, live: Json) -> bool:
@@ -550,8 +601,13 @@ class Engine:
                 await self.on_write("Update", entry.id, "adopted by the deleted resource: our tags removed")
                 await self.arm.put(arm_id, {**_writable(live), "tags": kept}, etag=live.get("etag"))
             self.ledger.forget(entry.id)
-        except (HttpResponseError, TransientFailure) as error:
+        except Exception as error:  # every failure is the entry's outcome (errors.classify)
             result.outcome, result.error = Outcome.FAILED, error
+
+
+def _writer(live: Json | None) -> str | None:
+    """Who last changed a resource, where ARM says (systemData, on the types that carry it)."""
+    return get_path(live or {}, "systemData.lastModifiedBy") or None
 
 
 def _owner_uid(live: Json) -> str | None:
@@ -560,10 +616,24 @@ def _owner_uid(live: Json) -> str | None:
     return str(uid) if uid is not None else None
 
 
+def _still_used(entry: Entry, live: Json, doomed: set[str]) -> str | None:
+    """Why a shared private DNS entry must stay, or None: a link stays while the VNet it links does;
+    a zone while any link or record set but its own SOA remains (ours went before it)."""
+    if entry.origin is not Origin.SHARED:
+        return None
+    if entry.type.lower() == DNS_LINK:
+        vnet = get_path(live, "properties.virtualNetwork.id") or ""
+        return None if entry_key(vnet) in doomed else f"still links {vnet}"
+    links = int(get_path(live, "properties.numberOfVirtualNetworkLinks") or 0)
+    records = int(get_path(live, "properties.numberOfRecordSets") or 1) - 1  # the SOA comes with the zone
+    return f"still used: {links} link(s), {records} record set(s) of others" if links or records else None
+
+
 def _parent_in(entry: Entry, keys: set[str]) -> bool:
     parent = ArmId.parse(entry.id).parent
     return parent is not None and parent.key in keys
 
 
 _UNUSABLE = (Outcome.FAILED, Outcome.BLOCKED)
-__all__ = ["Change", "Engine", "Mode", "NodeResult", "Outcome", "RunReport"]
+WRITTEN = (Action.CORRECTED, Action.REVERTED)
+__all__ = ["Action", "Change", "Engine", "Mode", "NodeResult", "Outcome", "RunReport"]

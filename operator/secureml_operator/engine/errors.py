@@ -1,8 +1,24 @@
-"""Which failures are worth retrying and which need a person to change something."""
+"""Every failure, mapped once to what it means for the resource: retry it or stall on it.
+
+Transient failures (Kubernetes or ARM unreachable, 5xx, 429, conflicts) end as `Reconciling` and
+are retried with the operator's own backoff; permanent ones (input Azure refuses, missing or
+malformed credentials, a target the operator has no route for) end as `Stalled`, with no write
+until the spec or access changes. `classify` is the one place that decides which is which.
+"""
 
 from __future__ import annotations
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+import kubernetes
+import urllib3
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from secureml_operator.azure.ids import InvalidArmId
 
 TRANSIENT_STATUS = frozenset({408, 409, 412, 429, 500, 502, 503, 504})
 # Codes with which an accepted long-running operation fails for good (the input or access must change);
@@ -22,10 +38,18 @@ PERMANENT_OPERATION_CODES = frozenset(
         "QuotaExceeded",
     }
 )
+# Codes Azure answers with a 4xx that clear on their own or by someone else's action: another
+# operation on the same resource, or a hub peering whose other side is being re-created.
+TRANSIENT_CODES = frozenset(
+    {"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation", "RemotePeeringIsDisconnected"}
+)
+UNEXPECTED = "InternalError"  # a failure no rule below foresaw: a bug, retried and logged with its traceback
 
 
 class Failure(Exception):
     """A failure with a condition reason and a message a user can act on."""
+
+    transient = True
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -36,32 +60,50 @@ class Failure(Exception):
 class PermanentFailure(Failure):
     """Bad input, missing access, or a resource that is not ours: retrying cannot help."""
 
+    transient = False
+
 
 class TransientFailure(Failure):
-    """Throttling, Azure unavailable: retrying should clear it."""
+    """Throttling, Azure or Kubernetes unavailable: retrying should clear it."""
 
 
-def classify(error: Exception) -> tuple[bool, str, str]:
-    """(transient, reason, message) for a failure of one node, in words a user can act on."""
-    if isinstance(error, PermanentFailure):
-        return False, error.reason, error.message
+def classify(error: BaseException) -> Failure:
+    """What a failure means for the resource, in words a user can act on."""
+    if isinstance(error, Failure):
+        return error
     if isinstance(error, ClientAuthenticationError):
-        return False, "AuthenticationFailed", _summary(error)
+        return PermanentFailure("AuthenticationFailed", _summary(error))
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return TransientFailure("AzureUnreachable", f"{type(error).__name__}: {_summary(error)}")
     if isinstance(error, HttpResponseError):
-        status = error.status_code or 0
-        code = (error.error.code if error.error else None) or "HttpError"
-        if 200 <= status < 300:  # the request was accepted, its long-running operation failed
-            if code in PERMANENT_OPERATION_CODES:
-                return False, "AzureRejected", f"{code}: {_summary(error)}"
-            return True, "OperationFailed", f"{code}: {_summary(error)}"
-        if status in TRANSIENT_STATUS or status == 0:
-            return True, "Throttled" if status == 429 else "AzureUnavailable", f"{code}: {_summary(error)}"
-        if status == 403:
-            return False, "AuthorizationFailed", f"{code}: {_summary(error)}"
-        return False, "AzureRejected", f"{code}: {_summary(error)}"
-    return True, type(error).__name__, str(error)
+        return _classify_http(error)
+    if isinstance(error, kubernetes.client.ApiException):
+        return TransientFailure("KubernetesUnavailable", f"{error.status} {error.reason}")
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        return TransientFailure("KubernetesUnavailable", f"{type(error).__name__}: {str(error)[:300]}")
+    if isinstance(error, InvalidArmId):
+        return PermanentFailure("InvalidResourceId", str(error))
+    if isinstance(error, OSError):  # connections refused or reset, timeouts
+        return TransientFailure("NetworkError", f"{type(error).__name__}: {str(error)[:300]}")
+    return TransientFailure(UNEXPECTED, f"{type(error).__name__}: {str(error)[:300]}")
 
 
-def _summary(error: HttpResponseError) -> str:
-    message = (error.error.message if error.error else None) or error.message or str(error)
+def _classify_http(error: HttpResponseError) -> Failure:
+    status = error.status_code or 0
+    code = (error.error.code if error.error else None) or "HttpError"
+    message = f"{code}: {_summary(error)}"
+    if 200 <= status < 300:  # the request was accepted, its long-running operation failed
+        if code in PERMANENT_OPERATION_CODES:
+            return PermanentFailure("AzureRejected", message)
+        return TransientFailure("OperationFailed", message)
+    if status in TRANSIENT_STATUS or status == 0 or code in TRANSIENT_CODES:
+        return TransientFailure("Throttled" if status == 429 else "AzureUnavailable", message)
+    if status == 403:
+        return PermanentFailure("AuthorizationFailed", message)
+    return PermanentFailure("AzureRejected", message)
+
+
+def _summary(error: AzureError) -> str:
+    detail = error.error if isinstance(error, HttpResponseError) else None
+    message = (detail.message if detail else None) or error.message or str(error)
     return message.splitlines()[0][:300]

@@ -4,7 +4,8 @@ Ownership is decided here, never by Azure tags alone (anyone who can write a res
 tags). An entry is written ahead of the create it announces (`pending`), so a create whose answer
 was lost to a crash is recognised on restart: the resource exists, carries our uid, and the ledger
 says we were about to create it. Teardown deletes exactly the `Created` entries whose live identity
-still matches; `Adopted` resources are never deleted; `Claimed` IP rules were there before us.
+still matches, and the `Shared` private DNS entries nobody else uses any more; `Adopted` resources
+are never deleted; `Claimed` IP rules were there before us.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class Origin(enum.Enum):
     CREATED = "Created"  # we created it: deleted with the custom resource
     ADOPTED = "Adopted"  # it existed, the spec opted in (spec.adoption: Adopt): managed, never deleted
     CLAIMED = "Claimed"  # an IP rule that was on the target before us: needed, never removed by us
-    SHARED = "Shared"  # shared by design (private DNS zones and their VNet links): created, never deleted
+    # Shared by design (private DNS zones and their VNet links): a link goes when the VNet it links is
+    # deleted with us, a zone when no link or record of anyone else's remains in it.
+    SHARED = "Shared"
 
 
 SHARED_PREFIX = "microsoft.network/privatednszones"
@@ -119,9 +122,14 @@ class Ledger:
         self.entries[entry.key] = entry
 
     async def intend(self, resource_id: str, resource_type: str, origin: Origin = Origin.CREATED) -> None:
-        """Announce a create before it is sent, and make the announcement durable."""
+        """Announce a create before it is sent, and make the announcement durable. An announcement
+        that could not be written is withdrawn: the create will not be sent."""
         self.record(Entry(resource_id, resource_type, origin, pending=True))
-        await self.persist(self.as_status())
+        try:
+            await self.persist(self.as_status())
+        except BaseException:
+            self.forget(resource_id)
+            raise
 
     def confirm(self, resource_id: str, resource_type: str, origin: Origin, live: Json | None, **extra: Any) -> None:
         previous = self.get(resource_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
@@ -14,10 +13,12 @@ from secureml_operator.desired.fields import Json, get_path
 from secureml_operator.desired.graph import DesiredGraph, Lifecycle, LiveLookup
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.workspace import endpoint_rules, ours_pending, workspace_id
-from secureml_operator.engine.engine import Change, Outcome, RunReport
-from secureml_operator.engine.errors import classify
+from secureml_operator.engine.conflicts import CONFLICT_THRESHOLD, RESET_ANNOTATION, Conflicts
+from secureml_operator.engine.engine import Action, Change, Outcome, RunReport
+from secureml_operator.engine.errors import Failure, classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger
 from secureml_operator.status import conditions as c
+from secureml_operator.status import isolation
 from secureml_operator.status.conditions import Condition, now
 
 DRIFT_ITEMS_KEPT = 20
@@ -25,21 +26,13 @@ PUBLIC_IP = "microsoft.network/publicipaddresses"
 PRIVATE_ENDPOINT = "microsoft.network/privateendpoints"
 
 
-@dataclass(frozen=True)
-class Failure:
-    transient: bool
-    reason: str
-    message: str
-
-
 def first_failure(report: RunReport) -> Failure | None:
     """The failure to report: a permanent one wins, since retrying cannot clear it."""
     classified = [(result.id, classify(result.error)) for result in report.failures if result.error is not None]
     if not classified:
         return None
-    classified.sort(key=lambda item: item[1][0])  # permanent (False) first
-    resource, (transient, reason, message) = classified[0]
-    return Failure(transient, reason, f"{resource}: {message}")
+    resource, failure = min(classified, key=lambda item: item[1].transient)
+    return type(failure)(failure.reason, f"{resource}: {failure.message}")
 
 
 def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
@@ -150,7 +143,7 @@ def drift_items(changes: Iterable[Change], previous: list[dict[str, Any]]) -> li
             "field": change.field,
             "expected": change.expected[:200],
             "actual": change.actual[:200],
-            "action": change.action,
+            "action": change.action.value,
             "time": stamp,
         }
         for change in changes
@@ -158,33 +151,21 @@ def drift_items(changes: Iterable[Change], previous: list[dict[str, Any]]) -> li
     return (fresh + list(previous))[:DRIFT_ITEMS_KEPT]
 
 
-def isolation_conditions(spec: SecureMLWorkspaceSpec, report: RunReport) -> list[Condition]:
-    access = spec.inbound.public_network_access
-    inbound = Condition(
-        c.INBOUND_ISOLATED,
-        access != "Enabled",
-        {"Disabled": "PublicAccessDisabled", "EnabledFromSelectedIPs": "SelectedIPsOnly"}.get(
-            access, "PublicAccessEnabled"
-        ),
-        {
-            "Disabled": "public access disabled: the workspace is reached through a private endpoint",
-            "EnabledFromSelectedIPs": "public network access is limited to the allowed IP ranges",
-        }.get(access, "public network access is enabled for every address (spec.inbound.publicNetworkAccess)"),
-    )
+def isolation_conditions(
+    spec: SecureMLWorkspaceSpec,
+    report: RunReport,
+    observed: Observed,
+    allowlist_widest_prefix: int,
+) -> list[Condition]:
+    """InboundIsolated and OutboundIsolated from the live bodies of this walk (status/isolation.py).
+    `observed`: what preflight read (the firewall's private IP is the declared egress)."""
+    workspace = report.live(workspace_id(spec))
+    inbound = isolation.inbound(workspace, allowlist_widest_prefix)
     managed = spec.outbound.managed_network
-    if managed is None:
-        return [inbound, _customer_outbound(spec)]
-    workspace = report.live(workspace_id(spec)) or {}
-    network_status = str(get_path(workspace, "properties.managedNetwork.status.status") or "Inactive")
-    active = network_status.lower() == "active"
-    outbound = Condition(
-        c.OUTBOUND_ISOLATED,
-        active,
-        managed.isolation_mode if active else "ManagedNetworkInactive",
-        f"managed network {network_status} with isolation mode {managed.isolation_mode}"
-        + ("" if active or managed.provision_now else "; it provisions when the first compute starts"),
-    )
-    return [inbound, outbound]
+    if managed is not None:
+        return [inbound, isolation.managed_outbound(workspace, managed.provision_now)]
+    firewall_ip = (observed or Observed()).firewall_private_ip
+    return [inbound, isolation.customer_outbound(spec, report.lookup, firewall_ip)]
 
 
 def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport) -> list[str] | None:
@@ -200,7 +181,7 @@ def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: 
         result = report.results.get(node.key)
         if node.lifecycle is not Lifecycle.EXTERNAL or result is None or node.key not in rules:
             continue
-        approved_now = {change.resource.lower() for change in result.changes if change.action == "Corrected"}
+        approved_now = {change.resource.lower() for change in result.changes if change.action is Action.CORRECTED}
         for connection in ours_pending(result.live or {}, workspace, rules[node.key]):
             connection_id = node.id.child("privateEndpointConnections", connection["name"])
             if str(connection_id).lower() not in approved_now:
@@ -217,36 +198,40 @@ def approval_condition(pending: list[str]) -> Condition:
     return Condition(c.PRIVATE_ENDPOINTS_APPROVED, True, "Approved", "every managed private endpoint is approved")
 
 
-def _customer_outbound(spec: SecureMLWorkspaceSpec) -> Condition:
-    network = spec.outbound.customer_network
-    assert network is not None
-    egress = network.egress
-    if egress.firewall is not None:
-        firewall = egress.firewall.private_ip_address or egress.firewall.id
-        how = f"every route to 0.0.0.0/0 goes to the firewall {firewall}"
-    elif egress.nat_gateway is not None:
-        how = "compute leaves through the NAT gateway's public IPs only"
-    else:
-        how = "compute reaches the internet through its own public IPs (egress none)"
-    return Condition(c.OUTBOUND_ISOLATED, egress.none is None, "CustomerVNet", f"customer VNet: {how}")
+CONFLICT_REASONS = ("ConflictingWriter", "WriteReverted")  # InSync=False reasons that also mean not Ready
 
 
-def sync_condition(report: RunReport, detect: bool) -> Condition:
-    detected = [change for change in report.changes if change.action == "Detected"]
-    skipped = [change for change in report.changes if change.action == "Skipped"]
-    reported = [change for change in report.changes if change.action == "Reported"]
-    if skipped:
-        fields = ", ".join(sorted({f"{change.resource.rsplit('/', 1)[-1]}:{change.field}" for change in skipped}))
+def sync_condition(report: RunReport, conflicts: Conflicts, detect: bool) -> Condition:
+    by_action: dict[Action, list[Change]] = {}
+    for change in report.changes:
+        by_action.setdefault(change.action, []).append(change)
+    if conflicts.stopped:
+        fights = sorted((fight for fight in conflicts.fights.values() if fight.stopped), key=lambda fight: fight.key)
+        named = ", ".join(
+            f"{fight.resource.rsplit('/', 1)[-1]}:{fight.field}"
+            + (f" (last changed by {fight.writer})" if fight.writer else "")
+            for fight in fights
+        )
         return Condition(
             c.IN_SYNC,
             False,
             "ConflictingWriter",
-            f"another writer keeps changing {fields} back; no longer correcting it (see status.drift)",
+            f"another writer keeps changing {named} back; stopped correcting it after {CONFLICT_THRESHOLD} sweeps "
+            f"(see status.conflicts; change the spec, or give the annotation {RESET_ANNOTATION} a new value, "
+            "to resume)",
         )
-    if detected:
+    if reverted := by_action.get(Action.REVERTED):
+        fields = ", ".join(sorted({f"{change.resource.rsplit('/', 1)[-1]}:{change.field}" for change in reverted}))
+        return Condition(
+            c.IN_SYNC,
+            False,
+            "WriteReverted",
+            f"Azure did not keep {fields}: a policy or another writer set it back as it was written",
+        )
+    if detected := by_action.get(Action.DETECTED):
         mode = "Detect mode: not corrected" if detect else "not corrected yet"
         return Condition(c.IN_SYNC, False, "DriftDetected", f"{len(detected)} difference(s) found ({mode})")
-    if reported:
+    if reported := by_action.get(Action.REPORTED):
         return Condition(
             c.IN_SYNC,
             True,
