@@ -21,7 +21,8 @@ Definitions (docs/chaos.md says the same):
 - duplicates: more Azure resources of a type than the clean run of the same example has after the
   same phase (two private endpoints for one declaration, say).
 - leftovers: after a delete, any resource that was not there before the example was applied,
-  private DNS zones and their virtual network links included.
+  private DNS zones and their virtual network links included; after a create or change, a resource
+  the clean run's status.ledger records and this run's does not (the delete would leave it).
 - wrongly deleted: a pre-existing resource (the emulator's seed: storage account, key vault,
   registry, data lake, the hub VNet and firewall in the connectivity subscription; and a team next
   door's workspace, VNet, NSG, route table, private endpoints and private DNS zone made out of band
@@ -72,6 +73,7 @@ KEPT_GUIDS = {*SUBSCRIPTIONS, "00000000-0000-0000-0000-0000000000ff"}  # constan
 VOLATILE = {"etag", "provisioningState"}  # change on every write or while an operation runs
 IDENTITY = ("resourceGuid", "workspaceId")  # Azure's identity: new when a resource is deleted and re-created
 PHASES = ("create", "change", "delete")
+STALLED_SECONDS = 15  # Stalled this long for the current generation: not converged, without waiting for the timeout
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -345,6 +347,14 @@ def converged(body: Json | None) -> bool:
     return body is not None and ready and status.get("observedGeneration") == body["metadata"].get("generation")
 
 
+def stalled(body: Json | None) -> bool:
+    """Stalled for the current generation: the operator will not retry until the spec changes."""
+    status = (body or {}).get("status") or {}
+    conditions = status.get("conditions") or []
+    gave_up = any(c.get("type") == "Stalled" and c.get("status") == "True" for c in conditions)
+    return body is not None and gave_up and status.get("observedGeneration") == body["metadata"].get("generation")
+
+
 def named_in_status(body: Json | None) -> dict[str, str]:
     """What the operator says exists: ledger entries and status.resources (masked id -> what names it);
     an IP rule entry as `<target>#<address>`."""
@@ -392,11 +402,16 @@ def wrongly_deleted(view: View, baseline: View, expected: View) -> list[str]:
 
 
 def compare_present(
-    view: View, baseline: View, reference: View, reference_baseline: View, body: Json | None
+    view: View, baseline: View, reference: View, reference_baseline: View, reference_ledger: set[str], body: Json | None
 ) -> Findings:
-    """After a create or a change: against the clean run's state after the same phase."""
+    """After a create or a change: against the clean run's state and ledger after the same phase. A
+    resource the clean run's ledger records and this run's does not is a leftover already: the
+    delete, which removes only what the ledger names, will leave it."""
     expected = set(reference.bodies) - set(reference_baseline.bodies)
     named = named_in_status(body)
+    ledger = {key for key, source in named.items() if source == "ledger"}
+    unrecorded = sorted(key for key in reference_ledger - ledger if "#" in key or key in view)
+    leftovers = [f"{view.ids.get(key, key)} (not in status.ledger: a delete would leave it)" for key in unrecorded]
     missing = [reference.ids[key] for key in sorted(expected - set(view.bodies))]
     for key, source in sorted(named.items()):
         absent = not _ip_rule_present(view, key) if "#" in key else key not in view
@@ -407,7 +422,7 @@ def compare_present(
     duplicates = [
         f"{type_} +{count - clean[type_]}" for type_, count in sorted(created.items()) if count > clean[type_]
     ]
-    return Findings(missing, duplicates, [], wrongly_deleted(view, baseline, reference))
+    return Findings(missing, duplicates, leftovers, wrongly_deleted(view, baseline, reference))
 
 
 def compare_deleted(view: View, baseline: View) -> Findings:
@@ -439,6 +454,7 @@ class Reference:
     baseline: View
     states: dict[str, View]
     seconds: dict[str, float]
+    ledgers: dict[str, set[str]]  # masked keys of status.ledger after create and change
 
 
 class Chaos:
@@ -525,13 +541,16 @@ class Chaos:
         else:
             self.sandbox.apply_example(example.file, drift=drift, outbound=example.outbound(phase == "change"))
 
-    def done(self, example: Example, phase: str) -> bool:
+    def done(self, example: Example, phase: str) -> bool | None:
+        """Converged: True; Stalled (the operator gave up on this generation): None; else False."""
         self.check_operator()
         try:
             body = self.cr(example.name)
         except OSError:
             return False
-        return body is None if phase == "delete" else converged(body)
+        if phase == "delete":
+            return body is None
+        return True if converged(body) else None if stalled(body) else False
 
     def check_operator(self) -> None:
         """An operator that exits by itself is a finding (and is started again)."""
@@ -545,11 +564,16 @@ class Chaos:
         """Monotonic time of convergence, or None after `timeout`; notes when the operator came up."""
         deadline = time.monotonic() + timeout
         self.up_at = None
+        stalled_since = None
         while time.monotonic() < deadline:
             if self.up_at is None and self.operator_up():
                 self.up_at = time.monotonic()
-            if self.done(example, phase):
+            done = self.done(example, phase)
+            if done:
                 return time.monotonic()
+            stalled_since = None if done is False else stalled_since or time.monotonic()
+            if stalled_since is not None and time.monotonic() - stalled_since > STALLED_SECONDS:
+                return None  # Stalled is final until the spec changes: no use waiting for the timeout
             time.sleep(0.25)
         return None
 
@@ -582,8 +606,9 @@ class Chaos:
         view = self.snapshot()
         if phase == "delete":
             return compare_deleted(view, baseline)
-        reference = self.references[example.key]
-        return compare_present(view, baseline, reference.states[phase], reference.baseline, self.cr(example.name))
+        ref = self.references[example.key]
+        body = self.cr(example.name)
+        return compare_present(view, baseline, ref.states[phase], ref.baseline, ref.ledgers[phase], body)
 
     def record(self, run: Run) -> Run:
         """Keep the run; with findings, also the emulator's request log since the world was set up."""
@@ -605,7 +630,7 @@ class Chaos:
         if self.wait_done(example, "delete", self.args.timeout) is None:
             raise SystemExit(f"example {example.key}: the clean delete did not converge: {self.why_not(example)}")
         baseline = self.fresh_world()
-        states, seconds, findings = {}, {}, {}
+        states, seconds, findings, ledgers = {}, {}, {}, {}
         for phase in PHASES:
             started = time.monotonic()
             self.act(example, phase)
@@ -618,9 +643,10 @@ class Chaos:
                 findings[phase] = compare_deleted(view, baseline)
             else:  # the clean run is the reference: only what its status names can be missing
                 named = named_in_status(self.cr(example.name))
+                ledgers[phase] = {key for key, source in named.items() if source == "ledger"}
                 absent = [key for key in named if not (_ip_rule_present(view, key) if "#" in key else key in view)]
                 findings[phase] = Findings(missing=[f"{key} (named in {named[key]})" for key in absent])
-        self.references[example.key] = Reference(baseline, states, seconds)
+        self.references[example.key] = Reference(baseline, states, seconds, ledgers)
         for phase in PHASES:
             self.record(
                 Run(
@@ -701,7 +727,9 @@ class Chaos:
             self.act(example, phase)
             ended = self.wait_done(example, phase, max(0.0, window_end - time.monotonic())) if faults_on else None
             note = "faults on"
-            if ended is None:
+            if ended is None and faults_on and time.monotonic() < window_end:
+                note = f"with faults on: {self.why_not(example)}"  # Stalled: it will not converge
+            elif ended is None:
                 if faults_on:
                     self.sandbox.arm.clear_faults()
                     faults_on = False
@@ -840,7 +868,7 @@ def report(chaos: Chaos) -> int:
     failed = False
     for (scenario, phase), runs in rows.items():
         counts = {name: sum(len(getattr(run.findings, name)) for run in runs) for name in COUNTS}
-        applies = {"missing": phase != "delete", "duplicates": phase != "delete", "leftovers": phase == "delete"}
+        applies = {"missing": phase != "delete", "duplicates": phase != "delete"}
         converged = sum(run.converged for run in runs)
         p50, worst = _seconds([run.recovery for run in runs if run.recovery is not None])
         shown = [str(counts[name]) if applies.get(name, True) else "-" for name in COUNTS]

@@ -616,7 +616,7 @@ def forbidden_in_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def reconcile_and_delete(operator: OperatorEnv) -> None:
-    operator.apply(operator.manifest("01-managed-internet-outbound.yaml"))
+    operator.apply(operator.manifest("01-managed-internet-outbound.yaml", drift={"interval": "10s"}))
     operator.wait_ready("litware-internet")
     operator.next_sweep("litware-internet", 30)  # a second walk, with the credential Secret from the cache
     assert operator.arm_resource(f"{WS}mlw-litware-internet") is not None
