@@ -49,6 +49,22 @@ def test_a_create_is_written_to_status_before_it_is_sent() -> None:
     ]
 
 
+def test_concurrent_announcements_never_lose_one_to_a_slower_older_write() -> None:
+    landed: list[list[str]] = []
+
+    async def persist(entries: list[dict[str, Any]]) -> None:
+        snapshot = [entry["id"] for entry in entries]
+        await asyncio.sleep(0.05 if len(snapshot) == 1 else 0)  # the older write is the slower one
+        landed.append(snapshot)
+
+    async def announce_both() -> None:
+        ledger = Ledger(persist=persist)
+        await asyncio.gather(ledger.intend(VNET, "t"), ledger.intend(ZONE, "t"))
+
+    asyncio.run(announce_both())
+    assert sorted(landed[-1]) == sorted([VNET, ZONE]), "the last write holds both announcements"
+
+
 def test_adopted_entries_collect_the_fields_we_changed_and_created_ones_do_not() -> None:
     ledger = Ledger()
     ledger.confirm(WORKSPACE, "t", Origin.ADOPTED, {})

@@ -562,7 +562,7 @@ class Engine:
         result = report.results[entry.key] = NodeResult(entry.id, entry.type)
         try:
             live = await self.arm.get(arm_id)
-            in_use = _still_used(entry, live or {}, doomed)
+            in_use = await self._still_used(entry, live or {}, doomed)
             if live is None:
                 result.outcome = Outcome.DELETED
             elif not self._still_ours(entry, live):
@@ -576,6 +576,22 @@ class Engine:
             self.ledger.forget(entry.id)
         except Exception as error:  # every failure is the entry's outcome (errors.classify)
             result.outcome, result.error = Outcome.FAILED, error
+
+    async def _still_used(self, entry: Entry, live: Json, doomed: set[str]) -> str | None:
+        """Why a shared private DNS entry must stay, or None. A link stays while others may resolve
+        through it: its VNet stays and someone else's record set is in its zone. A zone stays while
+        any link or record set but its own SOA remains (ours went before it)."""
+        if entry.origin is not Origin.SHARED or not live:
+            return None
+        if entry.type.lower() == DNS_LINK:
+            vnet = get_path(live, "properties.virtualNetwork.id") or ""
+            zone_id = ArmId.parse(entry.id).parent
+            zone = await self.arm.get(zone_id) if entry_key(vnet) not in doomed and zone_id else None
+            others = int(get_path(zone or {}, "properties.numberOfRecordSets") or 1) - 1
+            return f"still links {vnet} for {others} record set(s) of others" if others else None
+        links = int(get_path(live, "properties.numberOfVirtualNetworkLinks") or 0)
+        records = int(get_path(live, "properties.numberOfRecordSets") or 1) - 1  # the SOA comes with the zone
+        return f"still used: {links} link(s), {records} record set(s) of others" if links or records else None
 
     def _still_ours(self, entry: Entry, live: Json) -> bool:
         """The live resource is the one we created: same Azure identity, and no one else's mark. A
@@ -614,19 +630,6 @@ def _owner_uid(live: Json) -> str | None:
     """The uid in a live resource's ownership tag (a mark, checked against the ledger)."""
     uid = (live.get("tags") or {}).get(TAG_UID)
     return str(uid) if uid is not None else None
-
-
-def _still_used(entry: Entry, live: Json, doomed: set[str]) -> str | None:
-    """Why a shared private DNS entry must stay, or None: a link stays while the VNet it links does;
-    a zone while any link or record set but its own SOA remains (ours went before it)."""
-    if entry.origin is not Origin.SHARED:
-        return None
-    if entry.type.lower() == DNS_LINK:
-        vnet = get_path(live, "properties.virtualNetwork.id") or ""
-        return None if entry_key(vnet) in doomed else f"still links {vnet}"
-    links = int(get_path(live, "properties.numberOfVirtualNetworkLinks") or 0)
-    records = int(get_path(live, "properties.numberOfRecordSets") or 1) - 1  # the SOA comes with the zone
-    return f"still used: {links} link(s), {records} record set(s) of others" if links or records else None
 
 
 def _parent_in(entry: Entry, keys: set[str]) -> bool:

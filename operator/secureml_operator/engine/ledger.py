@@ -10,6 +10,7 @@ are never deleted; `Claimed` IP rules were there before us.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,8 @@ class Origin(enum.Enum):
     ADOPTED = "Adopted"  # it existed, the spec opted in (spec.adoption: Adopt): managed, never deleted
     CLAIMED = "Claimed"  # an IP rule that was on the target before us: needed, never removed by us
     # Shared by design (private DNS zones and their VNet links): a link goes when the VNet it links is
-    # deleted with us, a zone when no link or record of anyone else's remains in it.
+    # deleted with us or no record of anyone else's is in its zone, a zone when no link or record of
+    # anyone else's remains in it.
     SHARED = "Shared"
 
 
@@ -92,6 +94,9 @@ class Ledger:
 
     entries: dict[str, Entry] = field(default_factory=dict)
     persist: Persist = _keep_in_memory
+    # Creates are announced concurrently: one write at a time, each of the entries as they are when
+    # it starts, so a slower, older write never lands after a newer one and drops an announcement.
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     @classmethod
     def from_status(cls, status: Json, persist: Persist = _keep_in_memory) -> Ledger:
@@ -126,7 +131,8 @@ class Ledger:
         that could not be written is withdrawn: the create will not be sent."""
         self.record(Entry(resource_id, resource_type, origin, pending=True))
         try:
-            await self.persist(self.as_status())
+            async with self._writing:
+                await self.persist(self.as_status())
         except BaseException:
             self.forget(resource_id)
             raise
