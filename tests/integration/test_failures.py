@@ -222,3 +222,17 @@ def test_a_sweep_that_fails_is_retried_within_seconds_not_an_interval(operator: 
 
     operator.wait_for("the drift corrected by the retried sweep", corrected, timeout=15)
     operator.wait_ready(IPS, timeout=15)
+
+
+def test_a_create_whose_answer_was_lost_and_retried_is_still_ours(operator: OperatorEnv) -> None:
+    """The write happens, its answer is lost, the SDK sends it again and ARM answers 412 (it exists):
+    our mark on it, and the announced ledger entry, make it ours, not someone else's."""
+    operator.arm.fault(method="PUT", path="/workspaces/mlw-litware-ips$", disconnect="after", count=1)
+    operator.apply(_manifest(operator))
+    operator.wait_ready(IPS)
+    statuses = [r["status"] for r in operator.arm.requests() if r["method"] == "PUT" and r["path"] == WORKSPACE]
+    assert statuses[:2] == [504, 412], "written, answer lost, sent again, refused as existing"
+    ledger = {entry["id"]: entry for entry in operator.get(IPS)["status"]["ledger"]}
+    assert ledger[WORKSPACE]["origin"] == "Created" and "pending" not in ledger[WORKSPACE]
+    operator.kube.kubectl("delete", "smlw", IPS, "-n", operator.namespace, "--timeout=60s")
+    assert operator.arm_resource(WORKSPACE) is None, "ours, so deleted with the resource"

@@ -363,7 +363,8 @@ class Engine:
         except HttpResponseError as error:
             if error.status_code != PRECONDITION_FAILED:
                 raise
-            self.ledger.forget(str(node.id))  # someone created it first: never ours
+            if not node.tagged:  # no mark to tell our own retried create from someone else's: not ours
+                self.ledger.forget(str(node.id))
             existing = await self.arm.get(node.id)
             if existing is None:
                 raise TransientFailure("CreateRaced", f"{node.id} appeared and vanished while created") from error
