@@ -33,6 +33,7 @@ class _QuietTicks(logging.Filter):
 
 
 FINALIZER = "secureml.io/finalizer"
+API_ERROR_DELAYS = (1, 1, 2, 3, 5)
 METRICS_PORT_ENV = "SMLW_METRICS_PORT"
 
 
@@ -50,6 +51,9 @@ async def configure(
         prefix="secureml.io", key="last-handled-configuration"
     )
     settings.queueing.worker_limit = operator_settings.max_workers
+    # kopf's own backoff after an API error of its (a status patch while the API server restarts):
+    # capped at 5 s instead of its Fibonacci default (up to 610 s), so sweeps resume within seconds.
+    settings.queueing.error_delays = API_ERROR_DELAYS
     settings.posting.level = logging.INFO
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").addFilter(_QuietTicks())  # the SDKs log every HTTP exchange at INFO

@@ -171,9 +171,13 @@ class Engine:
     async def converge(self, graph: DesiredGraph) -> RunReport:
         """Drive (or, in Detect mode, compare) Azure toward the graph. Ownership of every resource
         the ledger does not vouch for is settled first, read-only: a refusal writes nothing."""
-        claims = await self._walk(graph, self._claim_node, reverse=False, ordered=False)
-        if claims.failures:
-            return claims
+        claims = RunReport()
+        for generation in _by_depth(graph):  # a child's claim may rest on its parent's: parents first
+            claims.results.update(
+                (await self._walk(generation, self._claim_node, reverse=False, ordered=False)).results
+            )
+            if claims.failures:
+                return claims
         return await self._walk(graph, self._converge_node, reverse=False)
 
     async def teardown(self, graph: DesiredGraph) -> RunReport:
@@ -631,6 +635,23 @@ def _owner_uid(live: Json) -> str | None:
     """The uid in a live resource's ownership tag (a mark, checked against the ledger)."""
     uid = (live.get("tags") or {}).get(TAG_UID)
     return str(uid) if uid is not None else None
+
+
+def _by_depth(graph: DesiredGraph) -> list[DesiredGraph]:
+    """The graph's nodes in generations: those whose parent is not in the graph, then their children,
+    and so on (dependencies dropped: each generation is walked unordered)."""
+
+    def depth(node: Node) -> int:
+        parent, levels = node.id.parent, 0
+        while parent is not None and parent.key in graph.nodes:
+            parent, levels = parent.parent, levels + 1
+        return levels
+
+    generations: dict[int, DesiredGraph] = {}
+    for node in graph:
+        generation = generations.setdefault(depth(node), DesiredGraph())
+        generation.nodes[node.key] = dataclasses.replace(node, depends_on=())
+    return [generations[level] for level in sorted(generations)]
 
 
 def _parent_in(entry: Entry, keys: set[str]) -> bool:
