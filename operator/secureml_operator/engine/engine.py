@@ -592,10 +592,10 @@ class Engine:
             vnet = get_path(live, "properties.virtualNetwork.id") or ""
             zone_id = ArmId.parse(entry.id).parent
             zone = await self.arm.get(zone_id) if entry_key(vnet) not in doomed and zone_id else None
-            others = int(get_path(zone or {}, "properties.numberOfRecordSets") or 1) - 1
+            others = _record_sets_of_others(zone or {})
             return f"still links {vnet} for {others} record set(s) of others" if others else None
         links = int(get_path(live, "properties.numberOfVirtualNetworkLinks") or 0)
-        records = int(get_path(live, "properties.numberOfRecordSets") or 1) - 1  # the SOA comes with the zone
+        records = _record_sets_of_others(live)
         return f"still used: {links} link(s), {records} record set(s) of others" if links or records else None
 
     def _still_ours(self, entry: Entry, live: Json) -> bool:
@@ -629,6 +629,11 @@ class Engine:
 def _writer(live: Json | None) -> str | None:
     """Who last changed a resource, where ARM says (systemData, on the types that carry it)."""
     return get_path(live or {}, "systemData.lastModifiedBy") or None
+
+
+def _record_sets_of_others(zone: Json) -> int:
+    """A private DNS zone's record sets but its SOA, which comes with the zone (ours went already)."""
+    return int(get_path(zone, "properties.numberOfRecordSets") or 1) - 1
 
 
 def _owner_uid(live: Json) -> str | None:
