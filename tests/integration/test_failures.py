@@ -42,18 +42,6 @@ def _manifest(operator: OperatorEnv) -> Manifest:
     return operator.manifest("06-selected-ips.yaml", deletionPolicy="Delete")
 
 
-def _condition_reason(operator: OperatorEnv, kind: str, reason: str, timeout: float = 60) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        condition = operator.condition(IPS, kind)
-        return condition if condition.get("status") == "True" and condition.get("reason") == reason else None
-
-    try:
-        found: dict[str, Any] = operator.wait_for(f"{kind} {reason}", reached, timeout)
-    except TimeoutError as error:
-        raise AssertionError(f"{error}; status: {json.dumps(operator.get(IPS).get('status'), indent=1)}") from None
-    return found
-
-
 def _client_writes(operator: OperatorEnv) -> list[tuple[str, str]]:
     """The operator's writes that reached Azure (a connection dropped before handling did not)."""
     return [(r["method"], r["path"]) for r in operator.writes() if r.get("caller") == "client" and "fault" not in r]
@@ -65,7 +53,7 @@ UNAVAILABLE = {"status": 503, "code": "ServiceUnavailable", "count": None}  # un
 def test_arm_unavailable_while_preparing_is_retried_within_seconds(operator: OperatorEnv) -> None:
     operator.arm.fault(method="GET", path="/workspaces/mlw-litware-ips$", **UNAVAILABLE)
     operator.apply(_manifest(operator))
-    reconciling = _condition_reason(operator, "Reconciling", "AzureUnavailable")
+    reconciling = operator.wait_condition(IPS, "Reconciling", "True", "AzureUnavailable")
     assert reconciling["message"].startswith(FIRST_RETRY)
     assert operator.condition(IPS, "Stalled")["status"] == "False"
     assert _client_writes(operator) == []
@@ -76,7 +64,7 @@ def test_arm_unavailable_while_preparing_is_retried_within_seconds(operator: Ope
 def test_a_connection_dropped_under_a_write_is_retried(operator: OperatorEnv) -> None:
     operator.arm.fault(method="PUT", path="/workspaces/mlw-litware-ips$", disconnect="before", count=None)
     operator.apply(_manifest(operator))
-    reconciling = _condition_reason(operator, "Reconciling", "AzureUnreachable")
+    reconciling = operator.wait_condition(IPS, "Reconciling", "True", "AzureUnreachable")
     assert "retrying in" in reconciling["message"]
     operator.arm.clear_faults()
     operator.wait_ready(IPS)
@@ -134,7 +122,7 @@ def test_a_refused_ledger_write_stops_the_create_before_it_is_sent(operator: Ope
     _refuse_write_ahead(operator)
     try:
         operator.apply(_manifest(operator))
-        reconciling = _condition_reason(operator, "Reconciling", "KubernetesUnavailable")
+        reconciling = operator.wait_condition(IPS, "Reconciling", "True", "KubernetesUnavailable")
         assert "retrying in" in reconciling["message"]
         assert _client_writes(operator) == [], "no create is sent unannounced"
     finally:
@@ -155,7 +143,7 @@ def test_a_malformed_credential_secret_stalls_with_no_write(operator: OperatorEn
     not_utf8 = base64.b64encode(b"\xff\xfe\xfd").decode()
     _replace_secret(operator, {"tenantId": not_utf8, "clientId": not_utf8, "clientSecret": not_utf8})
     operator.apply(_manifest(operator))
-    stalled = _condition_reason(operator, "Stalled", "CredentialSecretInvalid")
+    stalled = operator.wait_condition(IPS, "Stalled", "True", "CredentialSecretInvalid")
     assert "not base64 UTF-8 text" in stalled["message"]
     assert operator.condition(IPS, "Reconciling")["status"] == "False"
     assert _client_writes(operator) == []
@@ -180,7 +168,7 @@ def test_a_delete_without_its_secret_stalls_and_retain_releases_it(operator: Ope
     operator.kube.kubectl("delete", "secret", CREDENTIAL_SECRET, "-n", operator.namespace)
     operator.arm.clear_requests()
     operator.kube.kubectl("delete", "smlw", IPS, "-n", operator.namespace, "--wait=false")
-    stalled = _condition_reason(operator, "Stalled", "CredentialSecretNotFound")
+    stalled = operator.wait_condition(IPS, "Stalled", "True", "CredentialSecretNotFound")
     assert "deletionPolicy: Retain" in operator.condition(IPS, "Reconciling")["message"], stalled
     assert operator.get(IPS)["metadata"]["finalizers"] == ["secureml.io/finalizer"], "the finalizer stays"
     assert _client_writes(operator) == []
@@ -197,7 +185,7 @@ def test_azure_unavailable_during_delete_is_retried_until_it_is_gone(operator: O
     operator.wait_ready(IPS)
     operator.arm.fault(method="DELETE", path="/workspaces/mlw-litware-ips$", **UNAVAILABLE)
     operator.kube.kubectl("delete", "smlw", IPS, "-n", operator.namespace, "--wait=false")
-    reconciling = _condition_reason(operator, "Reconciling", "AzureUnavailable")
+    reconciling = operator.wait_condition(IPS, "Reconciling", "True", "AzureUnavailable")
     assert "retrying in" in reconciling["message"]
     operator.arm.clear_faults()
     operator.kube.kubectl("wait", "--for=delete", f"smlw/{IPS}", "-n", operator.namespace, "--timeout=60s")
@@ -212,7 +200,7 @@ def test_a_sweep_that_fails_is_retried_within_seconds_not_an_interval(operator: 
     operator.next_sweep(IPS, 45)  # the first sweep follows the reconcile; the next is 30 s away
     operator.arm.fault(method="GET", path="/workspaces/mlw-litware-ips$", **UNAVAILABLE)
     operator.az_rest("PATCH", WORKSPACE, {"properties": {"publicNetworkAccess": "Disabled"}})
-    reconciling = _condition_reason(operator, "Reconciling", "AzureUnavailable", timeout=45)
+    reconciling = operator.wait_condition(IPS, "Reconciling", "True", "AzureUnavailable", timeout=45)
     assert "retrying in" in reconciling["message"]
     operator.arm.clear_faults()
 

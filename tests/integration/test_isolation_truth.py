@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import urllib.error
-from typing import Any
 
 import pytest
 from operatorharness import HUB, NET, NSG, ROUTES, SPOKE, Manifest, OperatorEnv
@@ -16,6 +15,7 @@ from armemu.seed import HUB_VNET, PROVIDERS
 
 pytestmark = pytest.mark.integration
 INTERVAL = 10
+WITHIN_A_SWEEP = 3 * INTERVAL  # a sweep or a retry
 OUR_SIDE = f"{SPOKE}/virtualNetworkPeerings/to-hub"
 HUB_SIDE = f"{HUB_VNET}/virtualNetworkPeerings/to-litware-spoke"
 SPLIT = (("split-low", "0.0.0.0/1"), ("split-high", "128.0.0.0/1"))
@@ -47,22 +47,6 @@ def _peer_back(operator: OperatorEnv) -> None:
     operator.az_rest("PUT", HUB_SIDE, {"properties": peering})
 
 
-def _condition(
-    operator: OperatorEnv, name: str, kind: str, status: str, reason: str, timeout: float = 3 * INTERVAL
-) -> dict[str, Any]:
-    """Wait (a sweep or a retry) until condition `kind` has this status and reason; return it."""
-
-    def reached() -> dict[str, Any] | None:
-        condition = operator.condition(name, kind)
-        return condition if (condition.get("status"), condition.get("reason")) == (status, reason) else None
-
-    try:
-        found: dict[str, Any] = operator.wait_for(f"{kind}={status} ({reason})", reached, timeout)
-    except TimeoutError as error:
-        raise AssertionError(f"{error}; {kind} is {operator.condition(name, kind)}") from None
-    return found
-
-
 def _split_routes(operator: OperatorEnv) -> None:
     for name, prefix in SPLIT:
         operator.az_rest(
@@ -83,7 +67,9 @@ def test_routes_and_nsg_rules_past_the_firewall_read_outbound_false(operator: Op
     assert "only through the firewall 10.1.0.4" in isolated["message"]
 
     _split_routes(operator)  # together they beat 0.0.0.0/0 -> firewall for every address
-    message = _condition(operator, HUB, "OutboundIsolated", "False", "RouteBypassesEgress")["message"]
+    message = operator.wait_condition(HUB, "OutboundIsolated", "False", "RouteBypassesEgress", timeout=WITHIN_A_SWEEP)[
+        "message"
+    ]
     low = "route split-low (0.0.0.0/1) sends public addresses to the internet, not through the firewall 10.1.0.4"
     assert low in message and "route split-high (128.0.0.0/1)" in message, message
     assert operator.arm_resource(f"{ROUTES}/routes/split-low") is not None, "the Additive policy keeps them"
@@ -91,11 +77,13 @@ def test_routes_and_nsg_rules_past_the_firewall_read_outbound_false(operator: Op
     for name, _ in SPLIT:
         operator.az_rest("DELETE", f"{ROUTES}/routes/{name}")
     operator.az_rest("PUT", f"{NSG}/securityRules/AllowWebOut", ALLOW_WEB_OUT)  # above DenyAllOutbound (200)
-    message = _condition(operator, HUB, "OutboundIsolated", "False", "NsgAllowsInternet")["message"]
+    message = operator.wait_condition(HUB, "OutboundIsolated", "False", "NsgAllowsInternet", timeout=WITHIN_A_SWEEP)[
+        "message"
+    ]
     assert "rule AllowWebOut (priority 150) allows outbound traffic to Internet" in message, message
 
     operator.az_rest("DELETE", f"{NSG}/securityRules/AllowWebOut")
-    _condition(operator, HUB, "OutboundIsolated", "True", "CustomerVNet")
+    operator.wait_condition(HUB, "OutboundIsolated", "True", "CustomerVNet", timeout=WITHIN_A_SWEEP)
 
 
 def test_an_allowlist_covering_the_internet_reads_inbound_false(operator: OperatorEnv) -> None:
@@ -111,17 +99,21 @@ def test_an_allowlist_covering_the_internet_reads_inbound_false(operator: Operat
     rules = operator.az_rest("GET", workspace)["properties"]["networkAcls"]["ipRules"]
     opened = [*rules, {"value": "0.0.0.0/0", "action": "Allow"}]
     operator.az_rest("PATCH", workspace, {"properties": {"networkAcls": {"ipRules": opened}}})
-    message = _condition(operator, "litware-selected-ips", "InboundIsolated", "False", "AllowlistTooBroad")["message"]
+    message = operator.wait_condition(
+        "litware-selected-ips", "InboundIsolated", "False", "AllowlistTooBroad", timeout=3 * INTERVAL
+    )["message"]
     assert message == "IP allowlist entries that cover the whole internet: 0.0.0.0/0", message
 
     manifest["spec"]["drift"]["mode"] = "Enforce"  # the entry is taken out, and the condition follows
     operator.apply(manifest)
-    _condition(operator, "litware-selected-ips", "InboundIsolated", "True", "SelectedIPsOnly")
+    operator.wait_condition(
+        "litware-selected-ips", "InboundIsolated", "True", "SelectedIPsOnly", timeout=WITHIN_A_SWEEP
+    )
 
 
 def test_the_hub_peering_must_be_connected_on_both_sides_for_ready(operator: OperatorEnv) -> None:
     operator.apply(_hub(operator))
-    message = _condition(operator, HUB, "Ready", "False", "PeeringNotConnected", timeout=120)["message"]
+    message = operator.wait_condition(HUB, "Ready", "False", "PeeringNotConnected", timeout=120)["message"]
     assert "peering to-hub from vnet-litware-spoke to the hub vnet-hub is Initiated" in message, message
     assert "the hub has no peering back" in message
     assert _peering_state(operator, OUR_SIDE) == "Initiated"
@@ -133,7 +125,7 @@ def test_the_hub_peering_must_be_connected_on_both_sides_for_ready(operator: Ope
     }
 
     _peer_back(operator)
-    status = operator.wait_ready(HUB, timeout=3 * INTERVAL)["status"]
+    status = operator.wait_ready(HUB, timeout=WITHIN_A_SWEEP)["status"]
     assert status["hubPeering"] == {
         "hubVirtualNetworkId": HUB_VNET,
         "name": "to-hub",
@@ -153,10 +145,10 @@ def test_the_hub_peering_must_be_connected_on_both_sides_for_ready(operator: Ope
         lambda: all(operator.arm_resource(f"{ROUTES}/routes/{name}") is None for name, _ in SPLIT),
         3 * INTERVAL,
     )
-    _condition(operator, HUB, "OutboundIsolated", "True", "CustomerVNet")
+    operator.wait_condition(HUB, "OutboundIsolated", "True", "CustomerVNet", timeout=WITHIN_A_SWEEP)
 
     operator.az_rest("DELETE", HUB_SIDE)  # the hub's owner takes its side away
-    message = _condition(operator, HUB, "Ready", "False", "PeeringNotConnected")["message"]
+    message = operator.wait_condition(HUB, "Ready", "False", "PeeringNotConnected", timeout=WITHIN_A_SWEEP)["message"]
     assert "is Disconnected: the hub's side was deleted" in message, message
     assert _peering_state(operator, OUR_SIDE) == "Disconnected"
 

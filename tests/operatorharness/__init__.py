@@ -82,6 +82,19 @@ class OperatorEnv:
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         return wait_for(what, check, timeout)
 
+    def wait_condition(self, name: str, kind: str, status: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until condition `kind` has this status and reason; return it (fail with the status)."""
+
+        def reached() -> dict[str, Any] | None:
+            condition = self.condition(name, kind)
+            return condition if (condition.get("status"), condition.get("reason")) == (status, reason) else None
+
+        try:
+            found: dict[str, Any] = self.wait_for(f"{kind}={status} ({reason})", reached, timeout)
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; status: {json.dumps(self.get(name).get('status'), indent=1)}") from None
+        return found
+
     def wait_ready(self, name: str, timeout: float = 60) -> Manifest:
         def ready() -> Manifest | None:
             body = self.get(name)
