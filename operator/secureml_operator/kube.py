@@ -65,6 +65,17 @@ async def patch_status(namespace: str, name: str, status: dict[str, Any]) -> Non
     await asyncio.to_thread(patch)
 
 
+async def read_status(namespace: str, name: str) -> dict[str, Any]:
+    """A SecureMLWorkspace's status as the API server has it now."""
+
+    def read() -> dict[str, Any]:
+        api = kubernetes.client.CustomObjectsApi(api_client())
+        found = cast(dict[str, Any], api.get_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name))
+        return dict(found.get("status") or {})
+
+    return await asyncio.to_thread(read)
+
+
 NAMESPACE_LABELS_TTL_SECONDS = 30.0
 _namespace_labels: dict[str, tuple[float, dict[str, str]]] = {}
 

@@ -55,6 +55,7 @@ class ResourceMemo:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0  # transient sweep failures in a row
     not_before: float = 0.0  # time.monotonic() before which no sweep is retried
+    ledger_written: list[dict[str, Any]] | None = None  # the status.ledger this process last wrote
 
     def back_off(self, first_delay: float) -> float:
         self.failures += 1
@@ -95,22 +96,40 @@ class Target:
         for update in updates:
             metrics.RESOURCE_CONDITION.labels(self.owner.namespace, self.owner.name, update.type).set(update.status)
 
-    def ledger(self) -> Ledger:
-        """The ledger in status; a create announced mid-walk is written to status at once."""
-        meta = self.body.metadata
+    async def status(self) -> dict[str, Any]:
+        """The status a walk starts from. kopf's body can predate this process's last status write
+        (a sweep's body is taken before it waits for the reconcile holding the lock): a ledger that
+        is not the one last written here is read again from the API server, so a walk never starts
+        from a ledger that lacks what the last one recorded."""
+        status = dict(self.body.get("status") or {})
+        written = self.memo.ledger_written
+        if written is not None and (status.get("ledger") or []) != written:
+            owner = self.owner
+            status = await kube.read_status(owner.namespace, owner.name)
+        return status
+
+    def ledger(self, status: dict[str, Any]) -> Ledger:
+        """The ledger in `status`; a create announced mid-walk is written to status at once."""
 
         async def persist(entries: list[dict[str, Any]]) -> None:
             try:
-                await kube.patch_status(str(meta.namespace), str(meta.name), {"ledger": entries})
+                await kube.patch_status(self.owner.namespace, self.owner.name, {"ledger": entries})
             except Exception as error:  # the create is not sent unannounced
                 raise classify(error) from error
+            self.memo.ledger_written = entries
 
-        return Ledger.from_status(dict(self.body.get("status") or {}), persist)
+        return Ledger.from_status(status, persist)
 
-    def conflicts(self) -> Conflicts:
+    def publish_ledger(self, ledger: Ledger) -> None:
+        """The ledger and what it implies, in the status patch kopf writes when the handler ends."""
+        facts = status_report.ledger_facts(ledger)
+        self.patch.status.update(facts)
+        self.memo.ledger_written = facts["ledger"]
+
+    def conflicts(self, status: dict[str, Any]) -> Conflicts:
         """The conflicting-writer counts in status, kept while the spec and the reset annotation stay."""
         reset = self.body.metadata.annotations.get(RESET_ANNOTATION)
-        return Conflicts.from_status(dict(self.body.get("status") or {}), self.generation, reset)
+        return Conflicts.from_status(status, self.generation, reset)
 
 
 @dataclass(frozen=True)
@@ -315,9 +334,10 @@ class Reconciler:
         async with target.memo.lock:
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():
                 try:
-                    ledger = target.ledger()
+                    status = await target.status()
+                    ledger = target.ledger(status)
                     prepared = await self.prepare(target, ledger)
-                    conflicts = target.conflicts()
+                    conflicts = target.conflicts(status)
                     engine = self.engine(target, prepared, ledger, Mode.ENFORCE, conflicts)
                     report = await engine.converge(prepared.graph)
                     failure = self._publish(target, prepared, report, ledger, conflicts, sweep=False)
@@ -342,9 +362,10 @@ class Reconciler:
         async with target.memo.lock:
             with metrics.RECONCILE_SECONDS.labels("drift").time():
                 try:
-                    ledger = target.ledger()
+                    status = await target.status()
+                    ledger = target.ledger(status)
                     prepared = await self.prepare(target, ledger)
-                    conflicts = target.conflicts()
+                    conflicts = target.conflicts(status)
                     mode = Mode(prepared.spec.drift.mode)
                     report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
                     conflicts = conflicts.after_sweep(report.changes, c.now())
@@ -382,9 +403,8 @@ class Reconciler:
             kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
             return
         async with target.memo.lock:
-            ledger = target.ledger()
             try:
-                await self._teardown(target, spec, ledger)
+                await self._teardown(target, spec, target.ledger(await target.status()))
             except Exception as error:
                 failure = classified(target, error)
                 delay = backoff(self.first_retry_delay, target.retry)  # a stalled delete is checked again too
@@ -404,7 +424,7 @@ class Reconciler:
         prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
         engine = self.engine(target, prepared, ledger, Mode.ENFORCE, Conflicts(target.generation))
         report = await engine.teardown(prepared.graph)
-        target.patch.status.update(status_report.ledger_facts(ledger))
+        target.publish_ledger(ledger)
         failure = status_report.first_failure(report)
         if failure is not None:
             raise failure
@@ -422,9 +442,9 @@ class Reconciler:
         spec, observed, graph = prepared.spec, prepared.observed, prepared.graph
         status = target.patch.status
         network = status_report.customer_network_facts(spec, report, observed)
-        facts = {**status_report.facts(spec, report), **network, **status_report.ledger_facts(ledger)}
-        for key, value in facts.items():
+        for key, value in {**status_report.facts(spec, report), **network}.items():
             status[key] = value
+        target.publish_ledger(ledger)
         status["resources"] = status_report.owned_resources(graph, report)
         peering = isolation.hub_peering(spec, report.lookup)
         status["hubPeering"] = peering.as_status() if peering is not None else None

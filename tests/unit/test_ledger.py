@@ -45,7 +45,7 @@ def test_a_create_is_written_to_status_before_it_is_sent() -> None:
     ledger = Ledger(persist=persist)
     asyncio.run(ledger.intend(VNET, "Microsoft.Network/virtualNetworks"))
     assert written == [
-        [{"id": VNET, "type": "Microsoft.Network/virtualNetworks", "origin": "Created", "pending": True}]
+        [{"id": VNET, "type": "Microsoft.Network/virtualNetworks", "origin": "Created", "changed": [], "pending": True}]
     ]
 
 

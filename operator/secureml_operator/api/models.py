@@ -452,7 +452,7 @@ class LedgerEntry(StatusModel):
     identity: str | None = Field(default=None, description="Azure's identity for it (resourceGuid, workspaceId).")
     pending: bool | None = Field(default=None, description="A create announced and not confirmed yet.")
     name: str | None = Field(default=None, description="The IP address of an ipRule.")
-    changed: list[str] | None = Field(default=None, description="Adopted: the fields the operator changed.")
+    changed: list[str] = Field(default_factory=list, description="Adopted: the fields the operator changed.")
 
 
 class SubnetStatus(StatusModel):

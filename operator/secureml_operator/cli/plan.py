@@ -216,7 +216,8 @@ async def plan_workspace(reconciler: Reconciler, item: Planned, policy: dict[str
     target = _target(item, policy)
     azure = (item.body.get("spec") or {}).get("azure") or {}
     resource_group = f"/subscriptions/{azure.get('subscriptionId')}/resourceGroups/{azure.get('resourceGroup')}"
-    ledger = Ledger.from_status(dict(target.body.get("status") or {}))  # no persistence: plan writes nothing
+    status = dict(target.body.get("status") or {})
+    ledger = Ledger.from_status(status)  # no persistence: plan writes nothing
     in_cluster = item.existing is not None
     try:
         prepared = await reconciler.prepare(target, ledger)
@@ -227,7 +228,7 @@ async def plan_workspace(reconciler: Reconciler, item: Planned, policy: dict[str
             raise problem from error
         refusal = Refusal(failure.reason, failure.message)
         return WorkspacePlan(item.namespace, item.name, in_cluster, resource_group, refusals=(refusal,))
-    engine = reconciler.engine(target, prepared, ledger, Mode.DETECT, target.conflicts())
+    engine = reconciler.engine(target, prepared, ledger, Mode.DETECT, target.conflicts(status))
     report = await engine.converge(prepared.graph)
     return from_report(item.namespace, item.name, in_cluster, resource_group, report)
 

@@ -49,13 +49,10 @@ class Entry:
         return entry_key(self.id, self.name)
 
     def as_status(self) -> Json:
-        body: Json = {"id": self.id, "type": self.type, "origin": self.origin.value}
-        optional = {
-            "identity": self.identity,
-            "pending": self.pending or None,
-            "name": self.name,
-            "changed": list(self.changed) or None,
-        }
+        # `changed` is always written: the CRD defaults it to [], and a patch without it would read
+        # back different from what was sent (kopf warns of an inconsistent merge on every write).
+        body: Json = {"id": self.id, "type": self.type, "origin": self.origin.value, "changed": list(self.changed)}
+        optional = {"identity": self.identity, "pending": self.pending or None, "name": self.name}
         return body | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
