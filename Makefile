@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin helm promtool chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock image cluster-up cluster-down run emulator demo bench chaos clean
+.PHONY: help venv testbin helm promtool chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock image cluster-up cluster-down run emulator demo bench bench-conflicts chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ demo: venv testbin ## Control plane + ARM emulator + operator: apply an example,
 
 bench: venv testbin ## Print ARM calls to Ready and per drift sweep for every example
 	$(PY) bench/arm_calls.py
+
+bench-conflicts: venv testbin ## Print ARM calls to Ready per example, operation conflicts off and on (OPERATION_SECONDS=1)
+	$(PY) bench/conflicts.py $(if $(OPERATION_SECONDS),--seconds $(OPERATION_SECONDS))
 
 chaos: venv testbin ## Crash the operator, fault ARM, restart the kube-apiserver (examples 2, 4; RUNS=25): print what went wrong
 	$(PY) bench/chaos.py $(if $(RUNS),--runs $(RUNS))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
-from sandbox import NAMESPACE, REPO, Sandbox
+from sandbox import REPO, Sandbox
 
 from armemu.seed import seed_litware
 
@@ -52,10 +52,7 @@ def measure(sandbox: Sandbox, example: str) -> tuple[Counter[str], float, Counte
     sandbox.arm.clear_requests()
     sandbox.wait("another sweep", lambda: last_check(sandbox, name) != before, 3 * INTERVAL_SECONDS)
     per_sweep = counts(sandbox)
-    sandbox.kubectl(
-        "patch", "smlw", name, "-n", NAMESPACE, "--type=merge", "-p", '{"spec":{"deletionPolicy":"Retain"}}'
-    )
-    sandbox.kubectl("delete", "smlw", name, "-n", NAMESPACE, "--timeout=60s")
+    sandbox.release(name)
     return to_ready, seconds, per_sweep
 
 

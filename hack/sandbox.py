@@ -51,6 +51,13 @@ class Sandbox:
         self.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
         return str(manifest["metadata"]["name"])
 
+    def release(self, name: str) -> None:
+        """Delete the custom resource and leave Azure as it is (deletionPolicy Retain): the next
+        measurement starts from a reset emulator anyway."""
+        retain = '{"spec":{"deletionPolicy":"Retain"}}'
+        self.kubectl("patch", "smlw", name, "-n", NAMESPACE, "--type=merge", "-p", retain)
+        self.kubectl("delete", "smlw", name, "-n", NAMESPACE, "--timeout=60s")
+
     def wait(self, what: str, check: Any, timeout: float = 90) -> Any:
         try:
             return wait_for(what, check, timeout, every=0.2)

@@ -13,14 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
+from armemu import conflicts, schema, versions
 from armemu import semantics as sem
 from armemu.semantics import ArmError
-from armemu.state import Json, Resource, State
+from armemu.state import Json, Operation, Resource, State
 
 ADMIN = "/_emulator"
 OUT_OF_BAND = "someone-else"  # the bearer token of Emulator.rest(): changes made behind the client's back
 FAIL_LRO = web.RequestKey("fail_lro", str)  # a fault asked this request's operation to fail with this code
 DISCONNECT = web.RequestKey("disconnect", str)  # a fault asked to drop the connection once this request is handled
+LOST = web.RequestKey("lost", bool)  # the outbound_rule_loss fault acknowledged this write and dropped it
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -79,6 +81,8 @@ class ArmEmulator:
                 entry["body"] = None
         response = await self._guarded(request, handler, entry)
         entry["status"] = response.status
+        if request.get(LOST):
+            entry["lost"] = True
         self.state.requests.append(entry)
         return response
 
@@ -87,7 +91,7 @@ class ArmEmulator:
         if not authorization.startswith("Bearer ") or not authorization[7:].strip():
             return _error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
         subscription = request.path.split("/")[2] if request.path.startswith("/subscriptions/") else "-"
-        kind = "reads" if request.method in ("GET", "HEAD") else "writes"
+        kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(request.method, "writes")
         bucket = self.state.bucket(subscription, kind)
         if not bucket.take():
             entry["throttled"] = True
@@ -126,6 +130,7 @@ class ArmEmulator:
                 "The api-version query parameter (?api-version=) is required.",
             )
         try:
+            versions.check(self.state, request.path, request.query.get("api-version", ""))
             response: web.StreamResponse = await handler(request)
         except ArmError as error:
             response = web.json_response(error.body(), status=error.status)
@@ -158,7 +163,7 @@ class ArmEmulator:
         if len(parts) == 4 and parts[2].lower() == "resourcegroups":
             return await self.resource_group(request, path)
         if len(parts) == 7 and parts[4].lower() == "providers" and request.method == "GET":
-            return self.list_in_group(path)
+            return self.list_in_group(request, path)
         if len(parts) < 8 or parts[4].lower() != "providers":
             return _error(404, "InvalidResourceType", f"No route for {path}.")
         if not self.state.get(sem.resource_group_id(path)):
@@ -171,14 +176,28 @@ class ArmEmulator:
         handler = {"GET": self.get, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}.get(request.method)
         if handler is None:
             return _error(405, "MethodNotAllowed", f"{request.method} is not allowed on {kind}.")
-        return await handler(request, path)
+        refused = self._conflict(request, path)
+        return refused if refused is not None else await handler(request, path)
 
-    def list_in_group(self, path: str) -> web.StreamResponse:
+    def list_in_group(self, request: web.Request, path: str) -> web.StreamResponse:
         """GET .../providers/{namespace}/{type}: every resource of that type in the resource group."""
         kind = sem.type_of(path + "/x")
         prefix = path.lower() + "/"
         found = [r for r in self.state.resources.values() if r.key.startswith(prefix) and sem.type_of(r.id) == kind]
-        return web.json_response({"value": [self._render(r) for r in sorted(found, key=lambda r: r.key)]})
+        return self._page(request, sorted(found, key=lambda r: r.key))
+
+    def _page(self, request: web.Request, found: list[Resource]) -> web.StreamResponse:
+        """One page of a list (`page_size` items), and the `nextLink` to the rest, as ARM pages lists."""
+        token = next((value for key, value in request.query.items() if key.lower() == "$skiptoken"), "0")
+        if not token.isdigit():
+            return _error(400, "InvalidSkipToken", f"The skip token '{token}' is not valid.")
+        start, size = int(token), self.state.config.page_size
+        end = start + size if size > 0 else len(found)
+        next_link = None
+        if end < len(found):
+            query = {key: value for key, value in request.query.items() if key.lower() != "$skiptoken"}
+            next_link = f"{self.base}{request.path}?{urllib.parse.urlencode({**query, '$skipToken': end})}"
+        return web.json_response({"value": [self._render(r) for r in found[start:end]], "nextLink": next_link})
 
     async def resource_group(self, request: web.Request, path: str) -> web.StreamResponse:
         if request.method == "PUT":
@@ -257,6 +276,8 @@ class ArmEmulator:
         sem.validate_put(self.state, path, body, existing)
         stored = sem.stored_body(self.state, path, body, existing) | {"_modifiedBy": self._caller(request)}
         parent = parent_path if sem.type_of(path).count("/") > 1 else None
+        if conflicts.loses_rule(self.state, request.method, path):
+            return self._drop(request, Resource(path, stored, parent))
         resource = self.state.put(path, stored, parent)
         self._replace_inline_children(path, body, info)
         sem.after_put(self.state, resource, existing)
@@ -283,7 +304,7 @@ class ArmEmulator:
         existing = self.state.get(path)
         if existing is None:
             return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
-        patch = await request.json()
+        patch = schema.conform(sem.type_of(path), await request.json(), patch=True)
         merged = sem.merge_patch({k: v for k, v in existing.body.items() if k != "etag"}, patch)
         merged = self.state.apply_policies(sem.type_of(path), merged)
         sem.validate_put(self.state, path, merged, existing)
@@ -302,15 +323,44 @@ class ArmEmulator:
         info = sem.TYPES[sem.type_of(path)]
         if info.lro is None:
             return web.Response(status=200)
-        operation = self.state.start_operation(status_code=200, failed=request.get(FAIL_LRO))
+        operation = self._start(request, path)
         return web.Response(status=202, headers=self._operation_headers(request, operation.id, info.lro))
+
+    def _start(self, request: web.Request, path: str, result: Json | None = None) -> Operation:
+        """The operation of a write to `path`; it holds the lock of the path's VNet, NSG, route table or
+        workspace while it runs (armemu/conflicts.py)."""
+        return self.state.start_operation(
+            result=result,
+            failed=request.get(FAIL_LRO),
+            scope=conflicts.scope_of(path),
+            name=conflicts.operation_name(request.method, path),
+            target=path,
+        )
+
+    def _conflict(self, request: web.Request, path: str) -> web.Response | None:
+        """Azure's answer to a write while another operation holds the lock it needs, if it must wait."""
+        if request.method in ("GET", "HEAD"):
+            return None
+        operation = conflicts.blocking(self.state, request.method, path)
+        if operation is None:
+            return None
+        status, body, headers = conflicts.answer(path, operation, self._operation_url(request, operation.id, "async"))
+        return web.json_response(body, status=status, headers=headers)
+
+    def _drop(self, request: web.Request, rule: Resource) -> web.StreamResponse:
+        """The outbound_rule_loss fault: answered as a stored rule write is (202, then the rule as
+        written), but nothing is stored and nothing else happens."""
+        request[LOST] = True
+        sem.rule_defaults(self.state, rule)
+        operation = self._start(request, rule.id, result=self._render(rule))
+        return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
 
     def _lro_response(
         self, request: web.Request, resource: Resource, status: int, info: sem.TypeInfo
     ) -> web.StreamResponse:
         if info.lro is None:
             return web.json_response(self._render(resource), status=status)
-        operation = self.state.start_operation(failed=request.get(FAIL_LRO))
+        operation = self._start(request, resource.id)
         resource.body["_pending"] = operation.id
         operation.result = None  # the Location poll renders the resource when it ends
         operation_headers = self._operation_headers(request, operation.id, info.lro)
@@ -320,16 +370,21 @@ class ArmEmulator:
         return web.json_response(self._render(resource), status=status, headers=operation_headers)
 
     def _operation_headers(self, request: web.Request, operation_id: str, style: str) -> dict[str, str]:
+        header = "Azure-AsyncOperation" if style == "async" else "Location"
+        return {
+            header: self._operation_url(request, operation_id, style),
+            "Retry-After": str(self.state.config.retry_after),
+        }
+
+    def _operation_url(self, request: web.Request, operation_id: str, style: str) -> str:
         subscription = request.path.split("/")[2]
         namespace = request.path.split("/providers/")[1].split("/")[0]
         version = urllib.parse.quote(request.query.get("api-version", ""))
         kind = "operations" if style == "async" else "operationResults"
-        url = (
+        return (
             f"{self.base}/subscriptions/{subscription}/providers/{namespace}/locations/emulator"
             f"/{kind}/{operation_id}?api-version={version}"
         )
-        header = "Azure-AsyncOperation" if style == "async" else "Location"
-        return {header: url, "Retry-After": str(self.state.config.retry_after)}
 
     def operation(self, operation_id: str) -> web.StreamResponse:
         operation = self.state.operations.get(operation_id)
@@ -359,13 +414,15 @@ class ArmEmulator:
         if parent is None:
             return _error(404, "ResourceNotFound", f"The Resource '{parent_path}' was not found.")
         if request.method == "POST" and last.lower() == "provisionmanagednetwork":
+            refused = self._conflict(request, path)
+            if refused is not None:
+                return refused
             body = await request.json() if request.body_exists else {}
             status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
-            operation = self.state.start_operation(result=status, failed=request.get(FAIL_LRO))
+            operation = self._start(request, path, result=status)
             return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
         if request.method == "GET":
-            children = [self._render(child) for child in self.state.children(parent_path, last)]
-            return web.json_response({"value": children, "nextLink": None})
+            return self._page(request, self.state.children(parent_path, last))
         return _error(405, "MethodNotAllowed", f"{request.method} {last} is not supported.")
 
     # identity and cloud metadata ------------------------------------------------------------------

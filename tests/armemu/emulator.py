@@ -19,6 +19,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from armemu import versions
 from armemu.app import OUT_OF_BAND, ArmEmulator
 from armemu.seed import SUBSCRIPTIONS
 from armemu.state import Config, Json, State
@@ -115,9 +116,10 @@ class Emulator:
         with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
-    def rest(self, method: str, path: str, body: Any = None, api_version: str = "2025-12-01") -> Any:
-        """An ordinary ARM call, the way `az rest` or the portal changes Azure behind the operator."""
-        url = f"{self.endpoint}{path}?api-version={api_version}"
+    def rest(self, method: str, path: str, body: Any = None, api_version: str | None = None) -> Any:
+        """An ordinary ARM call, the way `az rest` or the portal changes Azure behind the operator
+        (by default at the newest api-version the addressed provider serves)."""
+        url = f"{self.endpoint}{path}?api-version={api_version or versions.latest(path)}"
         return self._send(method, url, body, {"Authorization": f"Bearer {OUT_OF_BAND}"})
 
     # admin API, over HTTPS like any other client -------------------------------------------------
@@ -151,6 +153,12 @@ class Emulator:
 
     def configure(self, **settings: Any) -> None:
         self.admin("POST", "/config", settings)
+
+    def operations(self, seconds: float, conflicts: bool = True, rule_loss: bool = False) -> None:
+        """Operations take `seconds`; with `conflicts`, another write to a VNet, NSG, route table or
+        workspace meanwhile gets Azure's conflict answer; `rule_loss` acknowledges and drops an outbound
+        rule written while another rule operation of its workspace runs (armemu/conflicts.py)."""
+        self.configure(lro_seconds=seconds, conflicts=conflicts, outbound_rule_loss=rule_loss)
 
     def seed(self, items: list[Json]) -> None:
         self.admin("POST", "/seed", items)

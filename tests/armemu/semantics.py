@@ -193,9 +193,13 @@ def _require(state: State, resource_id: str | None, expected_type: str, where: s
 
 
 def validate_put(state: State, resource_id: str, body: Json, existing: Resource | None) -> None:
+    from armemu import rules, schema  # they build on this module's errors and paths
+
     kind = type_of(resource_id)
     if not isinstance(body, dict) or not isinstance(body.get("properties", {}), dict):
         raise ArmError(400, "InvalidRequestFormat", "The request body must be a JSON object with properties.")
+    schema.conform(kind, body)  # the provider's 400 for a body its SDK model cannot take
+    rules.check(state, resource_id, body)
     for path, target_type in REFERENCES.get(kind, []):
         reference = get_path(body, path)
         if reference:
@@ -305,6 +309,9 @@ def _validate_outbound_rule(state: State, resource_id: str, body: Json) -> None:
 
 def stored_body(state: State, resource_id: str, body: Json, existing: Resource | None) -> Json:
     """The body to store: inline children split off, ids, types and read-only fields filled in."""
+    from armemu import schema  # it builds on this module's errors
+
+    body = schema.conform(type_of(resource_id), body)  # what the model lacks or makes read-only is gone
     info = TYPES[type_of(resource_id)]
     stored = merge_patch(info.defaults, body) if existing is None else copy.deepcopy(body)
     properties = stored.setdefault("properties", {})
@@ -435,6 +442,56 @@ def after_put(state: State, resource: Resource, previous: Resource | None) -> No
             provision(state, resource, include_spark=False)
     if kind == "microsoft.network/privateendpoints/privatednszonegroups":
         _register_dns(state, resource)
+    if kind == "microsoft.network/privateendpoints":
+        _connect_workspaces(state, resource, previous)
+    if kind == "microsoft.network/azurefirewalls":
+        _assign_firewall_ips(state, resource, previous)
+
+
+def _workspace_connections(state: State, endpoint: Resource) -> dict[str, str]:
+    """The connections a private endpoint has on the workspaces it links to: id -> workspace id.
+    Named `<endpoint>.<guid>` (a convention: Azure's naming is not verified, docs/emulator.md)."""
+    name = f"{endpoint.id.rsplit('/', 1)[-1]}.{_stable_uuid(endpoint.key)}"
+    targets = [
+        state.get(get_path(connection, "properties.privateLinkServiceId") or "")
+        for connection in get_path(endpoint.body, "properties.privateLinkServiceConnections") or []
+    ]
+    return {
+        f"{target.id}/privateEndpointConnections/{name}": target.id
+        for target in targets
+        if target is not None and type_of(target.id) == ML_WORKSPACE
+    }
+
+
+def _connect_workspaces(state: State, endpoint: Resource, previous: Resource | None) -> None:
+    """A private endpoint to a workspace appears on it as an Approved connection (auto-approved, as for
+    a creator allowed on the workspace); one it no longer links to goes, an existing one is kept as is."""
+    wanted = _workspace_connections(state, endpoint)
+    for gone in set(_workspace_connections(state, previous) if previous else ()) - set(wanted):
+        state.delete(gone)
+    for connection_id, workspace_id in wanted.items():
+        if state.get(connection_id) is None:
+            approved = {"status": "Approved", "description": "Auto-Approved", "actionsRequired": "None"}
+            body = {
+                "properties": {"privateEndpoint": {"id": endpoint.id}, "privateLinkServiceConnectionState": approved},
+                "etag": new_etag(),
+            }
+            state.put(connection_id, body, workspace_id)
+
+
+def _assign_firewall_ips(state: State, firewall: Resource, previous: Resource | None) -> None:
+    """Each ipConfiguration of a firewall gets a private IP in its subnet (AzureFirewallSubnet): the
+    first address after Azure's reserved ones, kept across updates; a client cannot set it."""
+    before = {
+        config.get("name"): get_path(config, "properties.privateIPAddress")
+        for config in (get_path(previous.body, "properties.ipConfigurations") if previous else None) or []
+    }
+    for config in get_path(firewall.body, "properties.ipConfigurations") or []:
+        properties = config.setdefault("properties", {})
+        properties.pop("privateIPAddress", None)
+        address = before.get(config.get("name")) or _allocate_ip(state, get_path(properties, "subnet.id"))
+        if address is not None:
+            properties["privateIPAddress"] = address
 
 
 def _add_required_rules(state: State, workspace: Resource) -> None:
@@ -477,12 +534,19 @@ def _add_required_rules(state: State, workspace: Resource) -> None:
             state.put(rule_id, body, workspace.id)
 
 
-def _rule_written(state: State, rule: Resource, previous: Resource | None) -> None:
+def rule_defaults(state: State, rule: Resource) -> None:
+    """What Azure ML fills in on an outbound rule it is given: the category, and a status that follows
+    its workspace's managed network."""
     properties = rule.body["properties"]
     properties.setdefault("category", "UserDefined")
     workspace = state.get(rule.parent or "")
     active = workspace is not None and get_path(workspace.body, "properties.managedNetwork.status.status") == "Active"
     properties["status"] = "Active" if active else "Inactive"
+
+
+def _rule_written(state: State, rule: Resource, previous: Resource | None) -> None:
+    rule_defaults(state, rule)
+    properties = rule.body["properties"]
     if previous is not None:
         _remove_connection(state, previous)
     if properties.get("type") == "PrivateEndpoint":
@@ -491,7 +555,7 @@ def _rule_written(state: State, rule: Resource, previous: Resource | None) -> No
             name = connection_name(rule)
             connection = {
                 "properties": {
-                    "privateEndpoint": {"id": _managed_endpoint_id(rule, workspace)},
+                    "privateEndpoint": {"id": _managed_endpoint_id(rule, state.get(rule.parent or ""))},
                     "privateLinkServiceConnectionState": {
                         "status": "Pending",
                         "description": f"Azure ML managed network rule {rule.id}",
@@ -601,6 +665,9 @@ def after_delete(state: State, resource: Resource) -> None:
                 other.body["_disconnected"] = True
     if kind == "microsoft.machinelearningservices/workspaces/outboundrules":
         _remove_connection(state, resource)
+    if kind == "microsoft.network/privateendpoints":
+        for connection_id in _workspace_connections(state, resource):
+            state.delete(connection_id)
     if kind in ("microsoft.network/privateendpoints", "microsoft.network/privateendpoints/privatednszonegroups"):
         endpoint = resource.key if kind.endswith("privateendpoints") else resource.parent
         for record in state.find(lambda r: r.body.get("_registeredBy") == endpoint):
@@ -651,17 +718,7 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
             child.id.rsplit("/", 1)[-1]: render(state, child)["properties"]
             for child in state.children(resource.id, "outboundRules")
         }
-        properties["privateEndpointConnections"] = [
-            {
-                "id": f"{resource.id}/privateEndpointConnections/{pe.id.rsplit('/', 1)[-1]}",
-                "properties": {
-                    "privateEndpoint": {"id": pe.id},
-                    "privateLinkServiceConnectionState": {"status": "Approved"},
-                },
-            }
-            for pe in _endpoints_to(state, resource.id)
-        ]
-    if kind in PE_TARGETS:
+    if kind in PE_TARGETS or kind == ML_WORKSPACE:
         properties["privateEndpointConnections"] = [
             render(state, child) for child in state.children(resource.id, "privateEndpointConnections")
         ]
@@ -672,7 +729,20 @@ def render(state: State, resource: Resource, provisioning: str = "Succeeded") ->
         properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "routeTable")]
     if kind == "microsoft.network/natgateways":
         properties["subnets"] = [{"id": s.id} for s in _subnets_using(state, resource.id, "natGateway")]
+    if kind == "microsoft.network/azurefirewalls":
+        properties["ipConfigurations"] = [
+            {
+                "name": config.get("name"),
+                **config,
+                "id": f"{resource.id}/ipConfigurations/{config.get('name')}",
+                "etag": body.get("etag"),
+                "properties": {**(config.get("properties") or {}), "provisioningState": provisioning},
+            }
+            for config in properties.get("ipConfigurations") or []
+        ]
     if kind == "microsoft.network/virtualnetworks/subnets":
+        if "delegations" in properties:
+            properties["delegations"] = [_delegation(resource, body, item) for item in properties["delegations"] or []]
         endpoints = _endpoints_in(state, resource.id)
         properties["privateEndpoints"] = [{"id": pe.id} for pe in endpoints]
         properties["ipConfigurations"] = [  # each endpoint's NIC, as in _render_endpoint
@@ -736,16 +806,34 @@ def _default_rule(nsg_id: str, name: str, priority: int, direction: str, access:
     }
 
 
-def _endpoints_to(state: State, target_id: str) -> list[Resource]:
-    return state.find(
-        lambda r: (
-            type_of(r.id) == "microsoft.network/privateendpoints"
-            and any(
-                (get_path(c, "properties.privateLinkServiceId") or "").lower() == target_id.lower()
-                for c in get_path(r.body, "properties.privateLinkServiceConnections") or []
-            )
-        )
-    )
+SUBNET_ACTION = "Microsoft.Network/virtualNetworks/subnets/action"
+JOIN = "Microsoft.Network/virtualNetworks/subnets/join/action"
+PREPARE = "Microsoft.Network/virtualNetworks/subnets/prepareNetworkPolicies/action"
+UNPREPARE = "Microsoft.Network/virtualNetworks/subnets/unprepareNetworkPolicies/action"
+DELEGATION_ACTIONS = {  # what Azure grants a service a subnet is delegated to (sources: docs/emulator.md)
+    "microsoft.containerinstance/containergroups": [SUBNET_ACTION],
+    "microsoft.web/serverfarms": [SUBNET_ACTION],
+    "microsoft.databricks/workspaces": [JOIN, PREPARE, UNPREPARE],
+    "microsoft.sql/managedinstances": [JOIN, PREPARE, UNPREPARE],
+    "microsoft.dbforpostgresql/flexibleservers": [JOIN],
+}
+
+
+def _delegation(subnet: Resource, body: Json, delegation: Json) -> Json:
+    """A subnet delegation as Azure returns it: with its id and the actions of its service (what a
+    client sends as actions is replaced; a service not in DELEGATION_ACTIONS gets none)."""
+    properties = delegation.get("properties") or {}
+    service = str(properties.get("serviceName") or "")
+    return {
+        "name": delegation.get("name"),
+        "id": f"{subnet.id}/delegations/{delegation.get('name')}",
+        "etag": body.get("etag"),
+        "properties": {
+            **properties,
+            "actions": list(DELEGATION_ACTIONS.get(service.lower(), [])),
+            "provisioningState": "Succeeded",
+        },
+    }
 
 
 def _render_endpoint(state: State, body: Json, ip: str | None) -> None:

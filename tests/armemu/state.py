@@ -38,6 +38,8 @@ class Operation:
     result: Json | None = None  # body a Location poll returns at the end (ML style)
     failed: str | None = None  # the error code the operation fails with
     status_code: int = 200
+    name: str = ""  # as Azure names it in conflict answers: PutSubnetOperation
+    target: str = ""  # the resource it writes
 
     @property
     def running(self) -> bool:
@@ -108,6 +110,15 @@ class Config:
     reads_per_second: float = 25
     writes_burst: float = 200
     writes_per_second: float = 10
+    deletes_burst: float = 200  # ARM counts deletes in their own bucket
+    deletes_per_second: float = 10
+    # While an operation runs (lro_seconds), another write to its VNet, NSG, route table or workspace
+    # gets Azure's conflict answer (armemu/conflicts.py).
+    conflicts: bool = False
+    # Fault: an outbound-rule write while another rule operation of its workspace runs is answered as
+    # a success and dropped, as Azure ML is known to do.
+    outbound_rule_loss: bool = False
+    page_size: int = 10  # items per page of a list; the rest is behind nextLink
     client_id: str = "emulator-client"
     client_secret: str = "emulator-secret"
     tenant_id: str = "00000000-0000-0000-0000-00000000aaaa"
@@ -126,6 +137,7 @@ class State:
         self.policies: list[Policy] = []
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.allocated_ips: dict[str, str] = {}
+        self.locks: dict[str, list[Operation]] = {}  # lower-cased lock scope -> operations started in it
 
     # resources -------------------------------------------------------------------------------
     def get(self, resource_id: str) -> Resource | None:
@@ -161,13 +173,28 @@ class State:
 
     # operations ------------------------------------------------------------------------------
     def start_operation(
-        self, result: Json | None = None, status_code: int = 200, failed: str | None = None
+        self,
+        result: Json | None = None,
+        status_code: int = 200,
+        failed: str | None = None,
+        scope: str | None = None,
+        name: str = "",
+        target: str = "",
     ) -> Operation:
+        """An operation; with a `scope`, it holds that scope's lock until it ends."""
         operation = Operation(
-            str(uuid.uuid4()), time.monotonic() + self.config.lro_seconds, result, failed, status_code
+            str(uuid.uuid4()), time.monotonic() + self.config.lro_seconds, result, failed, status_code, name, target
         )
         self.operations[operation.id] = operation
+        if scope is not None:
+            self.locks.setdefault(scope.lower(), []).append(operation)
         return operation
+
+    def running_in(self, scope: str) -> list[Operation]:
+        """The operations still running in a lock scope (finished ones are forgotten)."""
+        running = [operation for operation in self.locks.get(scope.lower(), []) if operation.running]
+        self.locks[scope.lower()] = running
+        return running
 
     # policies --------------------------------------------------------------------------------
     def add_policy(self, spec: Json) -> Policy:
@@ -209,13 +236,9 @@ class State:
         return fault
 
     def bucket(self, subscription: str, kind: str) -> Bucket:
+        """The token bucket of one subscription for `kind`: reads, writes or deletes."""
         key = (subscription.lower(), kind)
         if key not in self.buckets:
-            config = self.config
-            burst, rate = (
-                (config.reads_burst, config.reads_per_second)
-                if kind == "reads"
-                else (config.writes_burst, config.writes_per_second)
-            )
+            burst, rate = getattr(self.config, f"{kind}_burst"), getattr(self.config, f"{kind}_per_second")
             self.buckets[key] = Bucket(burst, rate)
         return self.buckets[key]

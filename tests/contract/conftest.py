@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,3 +44,19 @@ def credential(arm_emulator: Emulator) -> Iterator[ClientSecretCredential]:
     credential = ClientSecretCredential(*principal, **options)
     yield credential
     credential.close()
+
+
+def raw_call(emulator: Emulator, method: str, path_and_query: str, body: Any = None) -> tuple[int, Any, Any]:
+    """One ARM request without an SDK in between: status, headers and JSON body, errors included."""
+    request = urllib.request.Request(
+        f"{emulator.endpoint}{path_and_query}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer contract-test", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(emulator.ca_path))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return response.status, response.headers, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read() or b"null")

@@ -63,3 +63,15 @@ def operator_process(
             process.kill()
             process.wait(timeout=30)
         discard_workspaces(kube, namespace)
+
+
+@pytest.fixture
+def started_operator(operator_process: tuple[OperatorEnv, Any], tmp_path: Path) -> Iterator[OperatorEnv]:
+    """The operator as its own process, started; afterwards its log must hold no traceback: every
+    expected failure (a fault, a conflict) ends as a condition, not a stack."""
+    env, start = operator_process
+    start()
+    yield env
+    logs = "\n".join(log.read_text() for log in sorted(tmp_path.glob("operator-*.log")))
+    assert "Traceback" not in logs, "an expected failure reached the log as a traceback"
+    assert "unexpected failure" not in logs

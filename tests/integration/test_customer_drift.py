@@ -84,7 +84,11 @@ def test_hub_routes_nsg_and_service_endpoints_are_corrected(operator: OperatorEn
     assert _props(operator, f"{ROUTES}/routes/default-to-firewall")["nextHopIpAddress"] == "10.1.0.4"
 
     # Round 2: things loosened in place.
-    _rewrite(operator, f"{ROUTES}/routes/default-to-firewall", lambda p: p.update(nextHopType="Internet"))
+    _rewrite(
+        operator,
+        f"{ROUTES}/routes/default-to-firewall",
+        lambda p: p.update(nextHopType="Internet", nextHopIpAddress=None),
+    )
     _rewrite(operator, f"{NSG}/securityRules/DenyAllOutbound", lambda p: p.update(access="Allow"))
     _rewrite(operator, f"{NSG}/securityRules/AllowVnetOutbound", lambda p: p.update(sourceAddressPrefix="*"))
     items = _after_corrections(operator, HUB, 3)

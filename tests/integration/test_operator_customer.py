@@ -83,13 +83,14 @@ ZONES = (
 
 
 def _created(operator: OperatorEnv) -> set[str]:
-    """Every resource the seed did not put there, as `type/name` paths (without the A records Azure
-    itself writes for the endpoints' DNS zone groups)."""
+    """Every resource the seed did not put there, as `type/name` paths (without what Azure itself
+    writes: the A records of the endpoints' DNS zone groups, the workspace's endpoint connections)."""
     seeded = {resource_id.lower() for resource_id, _ in DEPENDENCIES}
+    azure_made = ("/A/", "/privateEndpointConnections/")
     return {
         r["id"].split("/providers/", 1)[1]
         for r in operator.arm.resources()
-        if "/providers/" in r["id"] and r["id"].lower() not in seeded and "/A/" not in r["id"]
+        if "/providers/" in r["id"] and r["id"].lower() not in seeded and not any(p in r["id"] for p in azure_made)
     }
 
 

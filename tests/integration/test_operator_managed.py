@@ -37,10 +37,16 @@ SEEDED = 11  # resource group + the rg-litware resources armemu.seed creates
 
 
 def created_ids(operator: OperatorEnv) -> set[str]:
+    """Every resource the seed did not put there, but the connections Azure itself makes on a
+    workspace for each private endpoint to it (checked apart)."""
     from armemu.seed import DEPENDENCIES, LITWARE
 
     seeded = {LITWARE.lower(), *(resource_id.lower() for resource_id, _ in DEPENDENCIES)}
-    return {r["id"].split("/providers/", 1)[-1] for r in operator.arm.resources() if r["id"].lower() not in seeded}
+    return {
+        r["id"].split("/providers/", 1)[-1]
+        for r in operator.arm.resources()
+        if r["id"].lower() not in seeded and "/privateEndpointConnections/" not in r["id"]
+    }
 
 
 def test_approved_outbound_example_creates_exactly_its_resources(operator: OperatorEnv) -> None:
@@ -87,6 +93,11 @@ def test_approved_outbound_example_creates_exactly_its_resources(operator: Opera
     assert status["isolation"] == "AllowOnlyApprovedOutbound"
     workspace = operator.arm_resource(ws)
     assert workspace is not None and workspace["properties"]["publicNetworkAccess"] == "Disabled"
+    answered = operator.az_rest("GET", status["workspace"]["id"])  # as Azure answers it, connections listed
+    connections = answered["properties"]["privateEndpointConnections"]
+    assert [c["properties"]["privateEndpoint"]["id"].rsplit("/", 1)[-1] for c in connections] == [
+        "pe-mlw-litware-approved"
+    ]
     assert workspace["properties"]["managedNetwork"]["firewallSku"] == "Standard"
 
 

@@ -130,7 +130,7 @@ class OperatorEnv:
     def writes(self) -> list[dict[str, Any]]:
         return [r for r in self.arm.requests() if r["method"] != "GET"]
 
-    def az_rest(self, method: str, path: str, body: Any = None, api_version: str = "2025-12-01") -> Any:
+    def az_rest(self, method: str, path: str, body: Any = None, api_version: str | None = None) -> Any:
         return self.arm.rest(method, path, body, api_version)
 
 

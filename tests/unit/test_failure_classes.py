@@ -13,7 +13,7 @@ from azure.core.rest import HttpRequest
 
 from secureml_operator.azure.credentials import ServicePrincipal
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.engine.errors import Failure, classify
+from secureml_operator.engine.errors import Failure, another_operation, classify
 from secureml_operator.reconciler import MAX_RETRY_DELAY_SECONDS, backoff
 
 
@@ -84,3 +84,21 @@ def test_the_first_retry_comes_within_seconds_and_the_delay_is_capped() -> None:
     assert backoff(2.0, 0) == 2.0
     assert backoff(2.0, 3) == 16.0
     assert backoff(2.0, 20) == MAX_RETRY_DELAY_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (http(409, "AnotherOperationInProgress"), True),
+        (http(429, "RetryableErrorDueToAnotherOperation"), True),
+        (http(409, "Conflict"), True),
+        (http(429, "TooManyRequests"), False),
+        (http(412, "PreconditionFailed"), False),
+        (http(400, "InvalidRequestFormat"), False),
+        (OSError("reset"), False),
+    ],
+)
+def test_only_another_operation_on_the_resource_makes_a_write_worth_sending_again_soon(
+    error: Exception, expected: bool
+) -> None:
+    assert another_operation(error) is expected

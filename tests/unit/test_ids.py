@@ -19,6 +19,13 @@ def test_parse_round_trips_and_exposes_type_and_parent() -> None:
     assert arm_id.parent.child("routes", "default") == arm_id
 
 
+def test_top_is_the_resource_a_child_lives_in_and_a_top_level_resource_itself() -> None:
+    route = ArmId.parse(ROUTE)
+    table = route.parent
+    assert route.top == table
+    assert table is not None and table.top == table
+
+
 @pytest.mark.parametrize(
     "value", ["", "/subscriptions/s1", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/x"]
 )

@@ -9,9 +9,12 @@ Every call goes to the subscription its id names, and is counted on that subscri
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.ai.ml._restclient.arm_ml_service.aio import MachineLearningServicesMgmtClient
 from azure.core.credentials_async import AsyncTokenCredential
@@ -24,13 +27,17 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from secureml_operator.azure.budget import ArmBudgetPolicy, BudgetRegistry, SubscriptionBudget
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.engine.errors import PermanentFailure, another_operation
 
 Json = dict[str, Any]
 # The SDK's own retries of one request (5xx, 429 after its Retry-After, dropped connections): a few,
 # then the failure reaches the engine and the operator's backoff takes over (azure-core's default of
 # ten, backing off up to 120 s each, would hold a reconcile for minutes on a persistent 503).
 SDK_RETRIES = 2
+# A write refused because another operation on the same resource runs (someone else's: ours are one
+# at a time) is sent again after these delays, before its failure reaches the engine's backoff.
+CONFLICT_RETRY_DELAYS = (1.0, 2.0, 4.0)
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class ArmClient:
         self.budgets = budgets
         self.polling_interval = polling_interval
         self._subscriptions: dict[str, dict[str, Any]] = {}  # lower-cased subscription -> SDK clients
+        self._writing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @staticmethod
     def supports(arm_id: ArmId) -> bool:
@@ -138,6 +146,25 @@ class ArmClient:
                 "resources": ResourceManagementClient(credential, subscription_id, **common),
             }
         return clients
+
+    async def _write(self, arm_id: ArmId, send: Callable[[], Awaitable[Result]]) -> Result:
+        """One write, until its operation ends. Writes to one top-level resource and its children go
+        one at a time: Azure refuses a second write to a VNet, NSG or route table while one runs
+        (AnotherOperationInProgress), and concurrent outbound-rule writes on one workspace are known
+        to drop each other's rules. A write refused for someone else's operation is sent again."""
+        key = arm_id.top.key
+        lock = self._writing.get(key)
+        if lock is None:
+            lock = self._writing[key] = asyncio.Lock()
+        async with lock:
+            for delay in CONFLICT_RETRY_DELAYS:
+                try:
+                    return await send()
+                except HttpResponseError as error:
+                    if not another_operation(error):
+                        raise
+                await asyncio.sleep(delay)
+            return await send()
 
     async def close(self) -> None:
         for clients in self._subscriptions.values():
@@ -188,27 +215,35 @@ class ArmClient:
             headers["If-Match"] = etag
         if create_only:
             headers["If-None-Match"] = "*"
-        if arm_id.type.lower() in ROUTES:
-            method, arguments, route = self._call(arm_id, "create_or_update")
-            outcome = await method(*arguments, body, cls=_raw_json, headers=headers)
-            return await _finish(outcome, route.long_running)
-        resources, version = self._generic(arm_id)
-        poller = await resources.begin_create_or_update_by_id(
-            str(arm_id), body, api_version=version, cls=_raw_json, headers=headers
-        )
-        return await _finish(poller, True)
+
+        async def send() -> Json:
+            if arm_id.type.lower() in ROUTES:
+                method, arguments, route = self._call(arm_id, "create_or_update")
+                outcome = await method(*arguments, body, cls=_raw_json, headers=headers)
+                return await _finish(outcome, route.long_running)
+            resources, version = self._generic(arm_id)
+            poller = await resources.begin_create_or_update_by_id(
+                str(arm_id), body, api_version=version, cls=_raw_json, headers=headers
+            )
+            return await _finish(poller, True)
+
+        return await self._write(arm_id, send)
 
     async def patch(self, arm_id: ArmId, body: Json) -> Json:
         """A partial update: only the fields in `body` change (workspaces and generic resources)."""
-        if arm_id.type.lower() in ROUTES:
-            method, arguments, route = self._call(arm_id, "update")
-            return await _finish(await method(*arguments, body, cls=_raw_json), route.long_running)
-        resources, version = self._generic(arm_id)
-        poller = await resources.begin_update_by_id(str(arm_id), body, api_version=version, cls=_raw_json)
-        return await _finish(poller, True)
+
+        async def send() -> Json:
+            if arm_id.type.lower() in ROUTES:
+                method, arguments, route = self._call(arm_id, "update")
+                return await _finish(await method(*arguments, body, cls=_raw_json), route.long_running)
+            resources, version = self._generic(arm_id)
+            poller = await resources.begin_update_by_id(str(arm_id), body, api_version=version, cls=_raw_json)
+            return await _finish(poller, True)
+
+        return await self._write(arm_id, send)
 
     async def delete(self, arm_id: ArmId) -> None:
-        try:
+        async def send() -> None:
             if arm_id.type.lower() in ROUTES:
                 method, arguments, route = self._call(arm_id, "delete")
                 outcome = await method(*arguments)
@@ -218,15 +253,20 @@ class ArmClient:
             resources, version = self._generic(arm_id)
             poller = await resources.begin_delete_by_id(str(arm_id), api_version=version)
             await poller.result()
-        except ResourceNotFoundError:
-            return
+
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._write(arm_id, send)
 
     async def provision_managed_network(self, workspace: ArmId, include_spark: bool) -> Json:
         operations = self._clients(workspace.subscription)["ml"].managed_network_provisions
-        poller = await operations.begin_provision_managed_network(
-            workspace.resource_group, workspace.name, {"includeSpark": include_spark}, cls=_raw_json
-        )
-        return await _finish(poller, True)
+
+        async def send() -> Json:
+            poller = await operations.begin_provision_managed_network(
+                workspace.resource_group, workspace.name, {"includeSpark": include_spark}, cls=_raw_json
+            )
+            return await _finish(poller, True)
+
+        return await self._write(workspace, send)
 
 
 def _unsupported(arm_id: ArmId) -> PermanentFailure:

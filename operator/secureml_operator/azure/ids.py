@@ -55,6 +55,11 @@ class ArmId:
             return None
         return ArmId(self.subscription, self.resource_group, self.namespace, self.types[:-1], self.names[:-1])
 
+    @property
+    def top(self) -> ArmId:
+        """The top-level resource this one lives in (itself when it is one): a subnet's VNet."""
+        return ArmId(self.subscription, self.resource_group, self.namespace, self.types[:1], self.names[:1])
+
     def child(self, child_type: str, name: str) -> ArmId:
         return ArmId(
             self.subscription,

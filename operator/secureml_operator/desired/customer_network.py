@@ -365,15 +365,22 @@ def allowlist_targets(targets: list[str], observed: Observed) -> list[tuple[str,
     return [(target, True) for target in targets] + [(target, False) for target in released]
 
 
+# Where each provider keeps a resource's IP rules, and what one rule holds besides its address: Key
+# Vault's IPRule has only `value`, storage and registries take an `action` too.
+IP_RULES: dict[str, tuple[str, dict[str, str]]] = {
+    "microsoft.containerregistry": ("properties.networkRuleSet.ipRules", {"action": "Allow"}),
+    "microsoft.keyvault": ("properties.networkAcls.ipRules", {}),
+    "microsoft.storage": ("properties.networkAcls.ipRules", {"action": "Allow"}),
+}
+
+
 def _allowlist_resolver(target: ArmId, egress_nodes: tuple[str, ...], observed: Observed, keep: bool) -> Resolver:
-    path = {
-        "microsoft.containerregistry": "properties.networkRuleSet.ipRules",
-    }.get(target.namespace.lower(), "properties.networkAcls.ipRules")
+    path, extra = IP_RULES.get(target.namespace.lower(), IP_RULES["microsoft.storage"])
     removable = observed.removable_on(str(target))
 
     def resolve(live: LiveLookup) -> tuple[FieldRule, ...]:
         ips = egress_ips(live, egress_nodes, observed) if keep else ()
-        rules = tuple({"value": ip, "action": "Allow"} for ip in ips)
+        rules = tuple({"value": ip, **extra} for ip in ips)
         stale = tuple({"value": ip} for ip in removable if ip not in ips)
         return (Members(path, rules, key="value", authoritative=False, forbidden=stale),)
 

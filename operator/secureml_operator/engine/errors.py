@@ -40,9 +40,8 @@ PERMANENT_OPERATION_CODES = frozenset(
 )
 # Codes Azure answers with a 4xx that clear on their own or by someone else's action: another
 # operation on the same resource, or a hub peering whose other side is being re-created.
-TRANSIENT_CODES = frozenset(
-    {"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation", "RemotePeeringIsDisconnected"}
-)
+ANOTHER_OPERATION_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
+TRANSIENT_CODES = ANOTHER_OPERATION_CODES | {"RemotePeeringIsDisconnected"}
 UNEXPECTED = "InternalError"  # a failure no rule below foresaw: a bug, retried and logged with its traceback
 
 
@@ -101,6 +100,15 @@ def _classify_http(error: HttpResponseError) -> Failure:
     if status == 403:
         return PermanentFailure("AuthorizationFailed", message)
     return PermanentFailure("AzureRejected", message)
+
+
+def another_operation(error: BaseException) -> bool:
+    """Azure refused a write because another operation on the same resource (or its parent) runs:
+    it ends within seconds, so the write is worth sending again soon."""
+    if not isinstance(error, HttpResponseError):
+        return False
+    code = error.error.code if error.error else None
+    return error.status_code == 409 or code in ANOTHER_OPERATION_CODES
 
 
 def _summary(error: AzureError) -> str:

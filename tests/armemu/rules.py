@@ -1,0 +1,291 @@
+"""Rules the resource providers enforce on a body that deserialized fine: NSG rule priorities,
+address prefixes and port ranges; routes and their next hop; service endpoint policy definitions;
+Azure ML outbound rule destinations.
+
+Each refusal carries the code and message Azure answers with where a public report shows it;
+docs/emulator.md lists the ones whose exact answer is not verified.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from armemu.semantics import ArmError, get_path, type_of
+from armemu.state import Json, Resource, State
+
+NSG = "microsoft.network/networksecuritygroups"
+SECURITY_RULE = f"{NSG}/securityrules"
+ROUTE_TABLE = "microsoft.network/routetables"
+ROUTE = f"{ROUTE_TABLE}/routes"
+POLICY = "microsoft.network/serviceendpointpolicies"
+POLICY_DEFINITION = f"{POLICY}/serviceendpointpolicydefinitions"
+OUTBOUND_RULE = "microsoft.machinelearningservices/workspaces/outboundrules"
+PRIORITIES = range(100, 4097)
+TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*$")  # a service tag: Storage, Storage.westeurope
+FQDN = re.compile(r"^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")  # a host name, no scheme, port or path
+SUBSCRIPTION_SCOPE = re.compile(r"^/subscriptions/[0-9A-Fa-f-]{36}(/resourceGroups/[^/]+)?$")
+STORAGE_ACCOUNT = re.compile(
+    r"^/subscriptions/[0-9A-Fa-f-]{36}/resourceGroups/[^/]+/providers/Microsoft\.Storage/storageAccounts/[^/]+$",
+    re.IGNORECASE,
+)
+SERVICE_ALIAS = re.compile(r"^/services/Azure(/[A-Za-z]+)?$")
+POLICY_SERVICES = {"microsoft.storage": "Microsoft.Storage", "global": "Global"}
+
+
+def check(state: State, resource_id: str, body: Json) -> None:
+    """Raise the provider's 400 for a PUT (or merged PATCH) body that breaks one of its rules."""
+    kind = type_of(resource_id)
+    if kind == SECURITY_RULE:
+        nsg_id = resource_id.rsplit("/", 2)[0]
+        siblings = [(r.id, r.body) for r in state.children(nsg_id, "securityRules") if r.key != resource_id.lower()]
+        _check_security_rules([(resource_id, body)], siblings)
+    if kind == NSG:
+        _check_security_rules(_inline(resource_id, body, "securityRules"), [])
+    if kind == ROUTE:
+        _check_route(resource_id, body)
+    for route_id, route in _inline(resource_id, body, "routes") if kind == ROUTE_TABLE else []:
+        _check_route(route_id, route)
+    if kind == POLICY_DEFINITION:
+        _check_policy_definition(resource_id, body)
+    for definition_id, definition in (
+        _inline(resource_id, body, "serviceEndpointPolicyDefinitions") if kind == POLICY else []
+    ):
+        _check_policy_definition(definition_id, definition)
+    if kind == OUTBOUND_RULE:
+        _check_outbound_rule(state, resource_id, body)
+
+
+def _inline(parent_id: str, body: Json, prop: str) -> list[tuple[str, Json]]:
+    """Children listed inline in a parent's PUT, with the ids they will get."""
+    return [(f"{parent_id}/{prop}/{child.get('name')}", child) for child in get_path(body, f"properties.{prop}") or []]
+
+
+# network security groups ------------------------------------------------------------------------
+
+
+def _check_security_rules(rules: list[tuple[str, Json]], others: list[tuple[str, Json]]) -> None:
+    """Each rule well formed; no two rules of one NSG with the same priority and direction."""
+    seen: dict[tuple[int, str], str] = {
+        (priority, str(get_path(body, "properties.direction")).lower()): rule_id
+        for rule_id, body in others
+        if isinstance(priority := get_path(body, "properties.priority"), int)
+    }
+    for rule_id, body in rules:
+        properties = body.get("properties") or {}
+        priority = properties.get("priority")
+        if not isinstance(priority, int) or priority not in PRIORITIES:
+            raise ArmError(
+                400,
+                "SecurityRuleInvalidPriority",
+                f"Security rule has invalid Priority. Value provided: {priority} Allowed range 100-4096.",
+            )
+        for port in _values(properties, "sourcePortRange", "destinationPortRange"):
+            if not _port_range(port):
+                raise ArmError(
+                    400,
+                    "SecurityRuleInvalidPortRange",
+                    f"Security rule has invalid Port range. Value provided: {port}. Value should be an integer OR "
+                    "integer range with '-' delimiter. Valid range 0-65535.",
+                )
+        for side in ("source", "destination"):
+            _check_rule_prefixes(rule_id, properties, side)
+        key = (priority, str(properties.get("direction")).lower())
+        if key in seen:
+            raise ArmError(
+                400,
+                "SecurityRuleConflict",
+                f"Security rule {_name(seen[key])} conflicts with rule {_name(rule_id)}. Rules cannot have the same "
+                "Priority and Direction. To learn more, see aka.ms/nsgrules.",
+            )
+        seen[key] = rule_id
+
+
+def _check_rule_prefixes(rule_id: str, properties: Json, side: str) -> None:
+    """`<side>AddressPrefix` is `*`, a service tag, an address or a CIDR; the plural list takes only
+    addresses and CIDRs."""
+    single = properties.get(f"{side}AddressPrefix")
+    if single is not None and single != "*" and not TAG.match(single) and not _cidr(single):
+        raise ArmError(
+            400,
+            "SecurityRuleInvalidAddressPrefix",
+            f"Security rule {rule_id} has invalid Address prefix. Value provided: {single}",
+        )
+    for prefix in properties.get(f"{side}AddressPrefixes") or []:
+        if _cidr(prefix):
+            continue
+        if prefix == "*" or TAG.match(prefix):
+            raise ArmError(
+                400,
+                "SecurityRuleParameterContainsUnsupportedValue",
+                f"Security rule parameter {side.capitalize()}AddressPrefix for rule with Id {rule_id} cannot specify "
+                f"existing VIRTUALNETWORK, INTERNET, AZURELOADBALANCER, '*' or system tags. Unsupported value used: "
+                f"{prefix}.",
+            )
+        raise ArmError(
+            400,
+            "SecurityRuleInvalidAddressPrefix",
+            f"Security rule {rule_id} has invalid Address prefix. Value provided: {prefix}",
+        )
+
+
+def _values(properties: Json, *singles: str) -> Iterable[Any]:
+    """The values of each single property and of its plural list (`sourcePortRange(s)`)."""
+    for single in singles:
+        if properties.get(single) is not None:
+            yield properties[single]
+        yield from properties.get(f"{single}s") or []
+
+
+def _port_range(value: Any) -> bool:
+    if value == "*":
+        return True
+    parts = str(value).split("-")
+    if len(parts) > 2 or not all(part.isdigit() and int(part) <= 65535 for part in parts):
+        return False
+    return int(parts[0]) <= int(parts[-1])
+
+
+def _cidr(value: Any) -> bool:
+    """An address or a prefix without host bits (Azure refuses 10.0.0.5/24)."""
+    try:
+        ipaddress.ip_network(str(value), strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _name(resource_id: str) -> str:
+    return resource_id.rsplit("/", 1)[-1]
+
+
+# routes -----------------------------------------------------------------------------------------
+
+
+def _check_route(route_id: str, body: Json) -> None:
+    """An address prefix (CIDR or service tag); VirtualAppliance needs a next-hop IP, no other type may
+    have one."""
+    properties = body.get("properties") or {}
+    prefix = properties.get("addressPrefix")
+    if not (_cidr(prefix) or (isinstance(prefix, str) and TAG.match(prefix))):
+        raise ArmError(
+            400,
+            "InvalidRouteAddressPrefix",
+            f"Route {route_id} has an invalid address prefix. Value provided: {prefix}",
+        )
+    hop_type = str(properties.get("nextHopType"))
+    hop_ip = properties.get("nextHopIpAddress")
+    if hop_type.lower() == "virtualappliance" and not hop_ip:
+        raise ArmError(
+            400,
+            "NextHopIpAddressRequired",
+            "NextHopIpAddress cannot be Null or Empty in route when NextHopType is VirtualAppliance.",
+        )
+    if hop_type.lower() != "virtualappliance" and hop_ip:
+        raise ArmError(
+            400,
+            "NextHopIpAddressNotAllowed",
+            f"Route {route_id} has next hop IP address {hop_ip}, which is allowed only when the next hop type is "
+            f"VirtualAppliance; the next hop type is {hop_type}.",
+        )
+    if hop_ip and not _address(hop_ip):
+        raise ArmError(400, "InvalidNextHopIpAddress", f"Route {route_id} has an invalid next hop IP address {hop_ip}.")
+
+
+def _address(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+# service endpoint policies ----------------------------------------------------------------------
+
+
+def _check_policy_definition(definition_id: str, body: Json) -> None:
+    """Service Microsoft.Storage with subscription, resource group or storage account ids, or Global
+    with service aliases (/services/Azure/<service>)."""
+    properties = body.get("properties") or {}
+    service = POLICY_SERVICES.get(str(properties.get("service")).lower())
+    if service is None:
+        raise ArmError(
+            400,
+            "ServiceEndpointPolicyDefinitionInvalidService",
+            f"Service endpoint policy definition {definition_id} has service {properties.get('service')}; the "
+            "supported services are Microsoft.Storage and Global.",
+        )
+    resources = properties.get("serviceResources") or []
+    for resource in resources:
+        allowed = (
+            SERVICE_ALIAS.match(str(resource))
+            if service == "Global"
+            else SUBSCRIPTION_SCOPE.match(str(resource)) or STORAGE_ACCOUNT.match(str(resource))
+        )
+        if not allowed:
+            raise ArmError(
+                400,
+                "ServiceEndpointPolicyDefinitionInvalidServiceResource",
+                f"Service endpoint policy definition {definition_id} has an invalid service resource {resource} for "
+                f"service {service}.",
+            )
+    if not resources:
+        raise ArmError(
+            400,
+            "ServiceEndpointPolicyDefinitionInvalidServiceResource",
+            f"Service endpoint policy definition {definition_id} lists no service resources.",
+        )
+
+
+# Azure ML managed network outbound rules --------------------------------------------------------
+
+
+def _check_outbound_rule(state: State, rule_id: str, body: Json) -> None:
+    """A well-formed destination for the rule's type, and none Azure already has a Required rule for."""
+    properties = body.get("properties") or {}
+    kind = str(properties.get("type"))
+    destination = properties.get("destination")
+    if kind == "FQDN" and not (isinstance(destination, str) and FQDN.match(destination)):
+        raise ArmError(400, "ValidationError", f"Outbound rule {_name(rule_id)}: {destination!r} is not an FQDN.")
+    if kind == "ServiceTag":
+        for port in str(get_path(properties, "destination.portRanges") or "*").split(","):
+            if not _port_range(port.strip()):
+                raise ArmError(
+                    400, "ValidationError", f"Outbound rule {_name(rule_id)}: port range {port!r} is not valid."
+                )
+    if kind == "PrivateEndpoint" and not get_path(properties, "destination.subresourceTarget"):
+        raise ArmError(400, "ValidationError", f"Outbound rule {_name(rule_id)} names no subresourceTarget.")
+    if str(properties.get("category")).lower() == "required":
+        return
+    workspace_id = rule_id.rsplit("/", 2)[0]
+    for required in _required_rules(state, workspace_id):
+        if required.key != rule_id.lower() and _destination_key(required.body) == _destination_key(body):
+            raise ArmError(
+                400,
+                "ValidationError",
+                f"Outbound rule {_name(rule_id)} duplicates the destination of the Required rule "
+                f"{_name(required.id)}, which Azure manages.",
+            )
+
+
+def _required_rules(state: State, workspace_id: str) -> list[Resource]:
+    return [
+        rule
+        for rule in state.children(workspace_id, "outboundRules")
+        if str(get_path(rule.body, "properties.category")).lower() == "required"
+    ]
+
+
+def _destination_key(body: Json) -> tuple[str, ...]:
+    """What a rule reaches, whatever its name: the FQDN, the service tag, or the target and sub-resource."""
+    properties = body.get("properties") or {}
+    destination = properties.get("destination")
+    if isinstance(destination, str):
+        return ("fqdn", destination.lower())
+    destination = destination or {}
+    if "serviceTag" in destination:
+        return ("servicetag", str(destination["serviceTag"]).lower())
+    target = str(destination.get("serviceResourceId", "")).lower()
+    return ("privateendpoint", target, str(destination.get("subresourceTarget", "")).lower())
