@@ -480,8 +480,11 @@ class Engine:
                 diffs = [FieldDiff("resource", "present", ABSENT)]
                 body = copy.deepcopy(child.body)
             else:
-                if self.ledger.get(str(child_id)) is None and self.enforcing:
-                    origin = Origin.CREATED if parent_ours else Origin.ADOPTED
+                entry = self.ledger.get(str(child_id))
+                if self.enforcing and (entry is None or entry.pending):
+                    # Announced and there: our create, whose answer was lost. Unannounced: the
+                    # parent's creator made it (us, when the parent is ours), or we adopt it.
+                    origin = Origin.CREATED if parent_ours or entry is not None else Origin.ADOPTED
                     self.ledger.confirm(str(child_id), child_id.type, origin, current)
                 diffs = [diff for rule in child.fields if (diff := rule.diff(current)) is not None]
                 body = _writable(current)
