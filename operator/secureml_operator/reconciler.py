@@ -55,7 +55,7 @@ class ResourceMemo:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0  # transient sweep failures in a row
     not_before: float = 0.0  # time.monotonic() before which no sweep is retried
-    ledger_written: list[dict[str, Any]] | None = None  # the status.ledger this process last wrote
+    ledger_stored: list[dict[str, Any]] | None = None  # status.ledger as this process last wrote or read it
 
     def back_off(self, first_delay: float) -> float:
         self.failures += 1
@@ -97,34 +97,39 @@ class Target:
             metrics.RESOURCE_CONDITION.labels(self.owner.namespace, self.owner.name, update.type).set(update.status)
 
     async def status(self) -> dict[str, Any]:
-        """The status a walk starts from. kopf's body can predate this process's last status write
+        """The status a walk starts from. kopf's body can predate this process's last ledger write
         (a sweep's body is taken before it waits for the reconcile holding the lock): a ledger that
-        is not the one last written here is read again from the API server, so a walk never starts
+        is not the one last stored here is read again from the API server, so a walk never starts
         from a ledger that lacks what the last one recorded."""
         status = dict(self.body.get("status") or {})
-        written = self.memo.ledger_written
-        if written is not None and (status.get("ledger") or []) != written:
-            owner = self.owner
-            status = await kube.read_status(owner.namespace, owner.name)
+        stored = self.memo.ledger_stored
+        if stored is not None and (status.get("ledger") or []) != stored:
+            status = await kube.read_status(self.owner.namespace, self.owner.name)
+        self.memo.ledger_stored = status.get("ledger") or []
         return status
+
+    async def _store(self, status: dict[str, Any]) -> None:
+        try:
+            await kube.patch_status(self.owner.namespace, self.owner.name, status)
+        except Exception as error:  # nothing is sent to Azure on a ledger that was not stored
+            raise classify(error) from error
+        self.memo.ledger_stored = status["ledger"]
 
     def ledger(self, status: dict[str, Any]) -> Ledger:
         """The ledger in `status`; a create announced mid-walk is written to status at once."""
 
         async def persist(entries: list[dict[str, Any]]) -> None:
-            try:
-                await kube.patch_status(self.owner.namespace, self.owner.name, {"ledger": entries})
-            except Exception as error:  # the create is not sent unannounced
-                raise classify(error) from error
-            self.memo.ledger_written = entries
+            await self._store({"ledger": entries})
 
         return Ledger.from_status(status, persist)
 
-    def publish_ledger(self, ledger: Ledger) -> None:
-        """The ledger and what it implies, in the status patch kopf writes when the handler ends."""
+    async def store_ledger(self, ledger: Ledger) -> None:
+        """The ledger and what it implies, when it changed, written before the walk lets go of the
+        resource's lock: kopf writes a handler's patch only after the handler has returned, when the
+        next walk may already have started from the ledger before it."""
         facts = status_report.ledger_facts(ledger)
-        self.patch.status.update(facts)
-        self.memo.ledger_written = facts["ledger"]
+        if facts["ledger"] != self.memo.ledger_stored:
+            await self._store(facts)
 
     def conflicts(self, status: dict[str, Any]) -> Conflicts:
         """The conflicting-writer counts in status, kept while the spec and the reset annotation stay."""
@@ -340,7 +345,8 @@ class Reconciler:
                     conflicts = target.conflicts(status)
                     engine = self.engine(target, prepared, ledger, Mode.ENFORCE, conflicts)
                     report = await engine.converge(prepared.graph)
-                    failure = self._publish(target, prepared, report, ledger, conflicts, sweep=False)
+                    await target.store_ledger(ledger)
+                    failure = self._publish(target, prepared, report, conflicts, sweep=False)
                     if failure is not None:
                         raise failure
                 except Exception as error:
@@ -368,8 +374,9 @@ class Reconciler:
                     conflicts = target.conflicts(status)
                     mode = Mode(prepared.spec.drift.mode)
                     report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
+                    await target.store_ledger(ledger)
                     conflicts = conflicts.after_sweep(report.changes, c.now())
-                    failure = self._publish(target, prepared, report, ledger, conflicts, sweep=True)
+                    failure = self._publish(target, prepared, report, conflicts, sweep=True)
                     if failure is not None:
                         raise failure
                 except Exception as error:  # the sweep's outcome is its conditions
@@ -424,7 +431,7 @@ class Reconciler:
         prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
         engine = self.engine(target, prepared, ledger, Mode.ENFORCE, Conflicts(target.generation))
         report = await engine.teardown(prepared.graph)
-        target.publish_ledger(ledger)
+        await target.store_ledger(ledger)
         failure = status_report.first_failure(report)
         if failure is not None:
             raise failure
@@ -434,7 +441,6 @@ class Reconciler:
         target: Target,
         prepared: Prepared,
         report: RunReport,
-        ledger: Ledger,
         conflicts: Conflicts,
         sweep: bool,
     ) -> Failure | None:
@@ -444,7 +450,6 @@ class Reconciler:
         network = status_report.customer_network_facts(spec, report, observed)
         for key, value in {**status_report.facts(spec, report), **network}.items():
             status[key] = value
-        target.publish_ledger(ledger)
         status["resources"] = status_report.owned_resources(graph, report)
         peering = isolation.hub_peering(spec, report.lookup)
         status["hubPeering"] = peering.as_status() if peering is not None else None

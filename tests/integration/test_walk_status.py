@@ -1,7 +1,10 @@
 """A walk starts from the ledger the last walk wrote. kopf can hand a handler an older body: a drift
 sweep's body is taken before it waits for the reconcile that holds the resource's lock, so it lacks
-what that reconcile recorded; starting from it would forget resources we created (a later walk then
-finds them and stalls ExistsUnowned, or a delete leaves them behind). Checked on a real API server."""
+what that reconcile recorded; and kopf writes a handler's status patch only after the handler has
+returned, when the next walk may already hold the lock. Starting from either would forget resources
+we created (a later walk then stalls ExistsUnowned on them, or a delete leaves them behind). So a walk
+stores a changed ledger itself before it lets go, and reads status again when kopf's body does not
+show the ledger last stored. Checked on a real API server."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import pytest
 import yaml
 
 from kubeharness import ControlPlane
+from secureml_operator.engine.ledger import Ledger, Origin
 from secureml_operator.reconciler import ResourceMemo, Target
 
 pytestmark = pytest.mark.integration
@@ -45,7 +49,7 @@ def test_a_body_older_than_the_last_ledger_written_is_read_again(
         "patch", "smlw", name, "-n", namespace, "--subresource=status", "--type=merge",
         "-p", json.dumps({"status": written}),
     )  # fmt: skip
-    memo = ResourceMemo(ledger_written=[ENTRY])
+    memo = ResourceMemo(ledger_stored=[ENTRY])
 
     stale = Target(_body(manifest, {"observedGeneration": 1}), kopf.Patch(), memo)
     assert asyncio.run(stale.status())["ledger"] == [ENTRY]
@@ -57,3 +61,28 @@ def test_a_body_older_than_the_last_ledger_written_is_read_again(
     # Before this process wrote any ledger, kopf's body is all there is to go by.
     first = Target(_body(manifest, {"marker": "kopf's body"}), kopf.Patch(), ResourceMemo())
     assert asyncio.run(first.status()) == {"marker": "kopf's body"}
+
+
+def test_a_walk_stores_a_changed_ledger_before_it_ends_and_an_unchanged_one_not_at_all(
+    kube: ControlPlane, crd: None, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["metadata"]["namespace"] = namespace
+    kube.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    name = manifest["metadata"]["name"]
+
+    def stored() -> tuple[str, list[dict[str, Any]]]:
+        body = json.loads(kube.kubectl("get", "smlw", name, "-n", namespace, "-o", "json").stdout)
+        return body["metadata"]["resourceVersion"], (body.get("status") or {}).get("ledger") or []
+
+    target = Target(_body(manifest, {}), kopf.Patch(), ResourceMemo())
+    ledger = target.ledger(asyncio.run(target.status()))
+    ledger.confirm(ENTRY["id"], ENTRY["type"], Origin.CREATED, None)
+    asyncio.run(target.store_ledger(ledger))
+    version, entries = stored()
+    assert entries == [ENTRY]
+    assert not target.patch, "the ledger is not left for kopf's patch after the handler"
+
+    asyncio.run(target.store_ledger(Ledger.from_status({"ledger": [ENTRY]})))
+    assert stored()[0] == version, "an unchanged ledger is not written again"
