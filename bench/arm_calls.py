@@ -6,7 +6,6 @@ the unmodified SDKs (including long-running-operation polls). Run with `make ben
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections import Counter
@@ -14,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
-from sandbox import REPO, Sandbox
+from sandbox import Sandbox, per_example
 
 from armemu.seed import seed_litware
 
@@ -57,20 +56,9 @@ def measure(sandbox: Sandbox, example: str) -> tuple[Counter[str], float, Counte
 
 
 def main() -> int:
-    workdir = REPO / ".cache" / "bench"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    sandbox = Sandbox(workdir)
-    rows = []
-    try:
-        sandbox.start()
-        for example in EXAMPLES:
-            to_ready, seconds, per_sweep = measure(sandbox, example)
-            rows.append((example, to_ready, seconds, per_sweep))
-    finally:
-        sandbox.stop()
+    rows = per_example("bench", EXAMPLES, measure)
     print(f"{'example':38} {'to Ready: GET':>14} {'writes':>7} {'seconds':>8} | {'per sweep: GET':>15} {'writes':>7}")
-    for example, to_ready, seconds, per_sweep in rows:
+    for example, (to_ready, seconds, per_sweep) in rows:
         print(
             f"{example:38} {to_ready['GET']:>14} {to_ready['write']:>7} {seconds:>8.1f} | "
             f"{per_sweep['GET']:>15} {per_sweep['write']:>7}"

@@ -10,7 +10,6 @@ polls included. Run with `make bench-conflicts` (OPERATION_SECONDS=2 for longer 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
 from arm_calls import EXAMPLES
-from sandbox import REPO, Sandbox
+from sandbox import Sandbox, per_example
 
 from armemu.seed import seed_litware
 
@@ -47,23 +46,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="ARM calls per example to Ready, with conflicts off and on")
     parser.add_argument("--seconds", type=float, default=1.0, help="how long every operation runs")
     args = parser.parse_args()
-    workdir = REPO / ".cache" / "bench-conflicts"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    sandbox = Sandbox(workdir)
-    rows = []
-    try:
-        sandbox.start()
-        for example in EXAMPLES:
-            rows.append((example, *(measure(sandbox, example, args.seconds, on) for on in (False, True))))
-    finally:
-        sandbox.stop()
+    rows = per_example(
+        "bench-conflicts",
+        EXAMPLES,
+        lambda sandbox, example: [measure(sandbox, example, args.seconds, on) for on in (False, True)],
+    )
     print(f"operations take {args.seconds:g} s; ARM calls to Ready")
     print(
         f"{'example':38} {'off: GET':>9} {'writes':>7} {'seconds':>8} | "
         f"{'on: GET':>8} {'writes':>7} {'refused':>8} {'lost':>5} {'seconds':>8}"
     )
-    for example, (off, off_seconds), (on, on_seconds) in rows:
+    for example, ((off, off_seconds), (on, on_seconds)) in rows:
         print(
             f"{example:38} {off['GET']:>9} {off['write']:>7} {off_seconds:>8.1f} | "
             f"{on['GET']:>8} {on['write']:>7} {on['refused']:>8} {on['lost']:>5} {on_seconds:>8.1f}"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -21,7 +23,8 @@ from armemu.seed import PROVIDERS, seed_litware  # noqa: E402
 from kubeharness import ControlPlane, free_port, wait_for  # noqa: E402
 
 NAMESPACE = "ml-platform"
-__all__ = ["NAMESPACE", "PROVIDERS", "REPO", "Sandbox"]
+__all__ = ["NAMESPACE", "PROVIDERS", "REPO", "Sandbox", "per_example"]
+Measured = TypeVar("Measured")
 
 
 class Sandbox:
@@ -115,3 +118,19 @@ class Sandbox:
         finally:
             self.arm.stop()
             self.kube.stop()
+
+
+def per_example(
+    name: str, examples: Iterable[str], measure: Callable[[Sandbox, str], Measured]
+) -> list[tuple[str, Measured]]:
+    """A benchmark's runs: one sandbox in `.cache/<name>`, `measure` for each example in turn, and
+    everything stopped at the end, whatever happens."""
+    workdir = REPO / ".cache" / name
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    sandbox = Sandbox(workdir)
+    try:
+        sandbox.start()
+        return [(example, measure(sandbox, example)) for example in examples]
+    finally:
+        sandbox.stop()
