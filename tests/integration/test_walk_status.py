@@ -36,13 +36,19 @@ def _body(manifest: dict[str, Any], status: dict[str, Any]) -> kopf.Body:
     return kopf.Body({**manifest, "status": status})  # type: ignore[arg-type]
 
 
-def test_a_body_older_than_the_last_ledger_written_is_read_again(
-    kube: ControlPlane, crd: None, namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def manifest(kube: ControlPlane, crd: None, namespace: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Example 1 applied in the test's namespace, with the operator's Kubernetes client pointed at it."""
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
-    manifest = yaml.safe_load(EXAMPLE.read_text())
-    manifest["metadata"]["namespace"] = namespace
-    kube.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    applied: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    applied["metadata"]["namespace"] = namespace
+    kube.kubectl("apply", "-f", "-", input=json.dumps(applied))
+    return applied
+
+
+def test_a_body_older_than_the_last_ledger_written_is_read_again(
+    kube: ControlPlane, namespace: str, manifest: dict[str, Any]
+) -> None:
     name = manifest["metadata"]["name"]
     written = {"ledger": [ENTRY], "observedGeneration": 1}
     kube.kubectl(
@@ -64,12 +70,8 @@ def test_a_body_older_than_the_last_ledger_written_is_read_again(
 
 
 def test_a_walk_stores_a_changed_ledger_before_it_ends_and_an_unchanged_one_not_at_all(
-    kube: ControlPlane, crd: None, namespace: str, monkeypatch: pytest.MonkeyPatch
+    kube: ControlPlane, namespace: str, manifest: dict[str, Any]
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
-    manifest = yaml.safe_load(EXAMPLE.read_text())
-    manifest["metadata"]["namespace"] = namespace
-    kube.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     name = manifest["metadata"]["name"]
 
     def stored() -> tuple[str, list[dict[str, Any]]]:
