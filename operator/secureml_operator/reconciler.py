@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import datetime
 import logging
@@ -85,6 +86,12 @@ class Target:
     @property
     def generation(self) -> int:
         return int(self.body.metadata.get("generation") or 0)
+
+    def fixed(self) -> Target:
+        """This walk's own copy of the resource. kopf hands a timer a live body that it updates in
+        place when a watch event arrives: a sweep that walked the old spec would otherwise end by
+        reporting the new generation as observed, Ready for a spec it never applied."""
+        return dataclasses.replace(self, body=kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(self.body)))))
 
     @property
     def owner(self) -> Owner:
@@ -230,7 +237,7 @@ def classified(target: Target, error: BaseException) -> Failure:
         log.error(
             "unexpected failure",
             exc_info=error,
-            extra={"namespace": target.owner.namespace, "name": target.owner.name},
+            extra={"resource": f"{target.owner.namespace}/{target.owner.name}"},  # `name` is the logger's
         )
     return failure
 
@@ -337,18 +344,10 @@ class Reconciler:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed).
         Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes."""
         async with target.memo.lock:
+            target = target.fixed()
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():
                 try:
-                    status = await target.status()
-                    ledger = target.ledger(status)
-                    prepared = await self.prepare(target, ledger)
-                    conflicts = target.conflicts(status)
-                    engine = self.engine(target, prepared, ledger, Mode.ENFORCE, conflicts)
-                    report = await engine.converge(prepared.graph)
-                    await target.store_ledger(ledger)
-                    failure = self._publish(target, prepared, report, conflicts, sweep=False)
-                    if failure is not None:
-                        raise failure
+                    await self._walk(target, sweep=False)
                 except Exception as error:
                     failure = classified(target, error)
                     if not failure.transient:
@@ -366,19 +365,12 @@ class Reconciler:
         if not sweep_due(target.body, self.access.settings.drift_interval, target.memo):
             return
         async with target.memo.lock:
+            target = target.fixed()
+            if not sweepable(target.body):  # the spec changed while it waited: its reconcile goes first
+                return
             with metrics.RECONCILE_SECONDS.labels("drift").time():
                 try:
-                    status = await target.status()
-                    ledger = target.ledger(status)
-                    prepared = await self.prepare(target, ledger)
-                    conflicts = target.conflicts(status)
-                    mode = Mode(prepared.spec.drift.mode)
-                    report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
-                    await target.store_ledger(ledger)
-                    conflicts = conflicts.after_sweep(report.changes, c.now())
-                    failure = self._publish(target, prepared, report, conflicts, sweep=True)
-                    if failure is not None:
-                        raise failure
+                    await self._walk(target, sweep=True)
                 except Exception as error:  # the sweep's outcome is its conditions
                     failure = classified(target, error)
                     if failure.transient:
@@ -387,6 +379,23 @@ class Reconciler:
                         stall(target, failure)
                     return
                 target.memo.recovered()
+
+    async def _walk(self, target: Target, sweep: bool) -> None:
+        """One converge of the resource, its ledger stored and its outcome published: a reconcile
+        enforces (the spec changed), a sweep walks in the spec's drift mode and counts fights with
+        other writers. Raises the failure that keeps it from being Ready."""
+        status = await target.status()
+        ledger = target.ledger(status)
+        prepared = await self.prepare(target, ledger)
+        conflicts = target.conflicts(status)
+        mode = Mode(prepared.spec.drift.mode) if sweep else Mode.ENFORCE
+        report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
+        await target.store_ledger(ledger)
+        if sweep:
+            conflicts = conflicts.after_sweep(report.changes, c.now())
+        failure = self._publish(target, prepared, report, conflicts, sweep)
+        if failure is not None:
+            raise failure
 
     async def delete(self, target: Target) -> None:
         """deletionPolicy Delete removes what the ledger says we created (dependents first) and takes
@@ -410,6 +419,7 @@ class Reconciler:
             kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
             return
         async with target.memo.lock:
+            target = target.fixed()
             try:
                 await self._teardown(target, spec, target.ledger(await target.status()))
             except Exception as error:

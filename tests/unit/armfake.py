@@ -38,6 +38,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.core.rest import HttpRequest
 
 from armemu.semantics import merge_patch
+from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.fields import Json, get_path, set_path
 
@@ -167,7 +168,9 @@ class ArmFake:
         """The resource as a GET would answer, without calling (for assertions)."""
         return self._render(arm_id.key) if arm_id.key in self._store else None
 
-    # the ArmClient calls the engine makes ------------------------------------------------------
+    # the ArmClient calls the engine and the reconciler make ------------------------------------
+    supports = staticmethod(ArmClient.supports)  # the routes are the real client's
+
     async def get(self, arm_id: ArmId) -> Json | None:
         await self._arrive("get", arm_id)
         return self.live(arm_id)

@@ -145,6 +145,46 @@ def schema_of(model: type) -> dict[str, Any]:
     return schema
 
 
+def _definition(
+    kind: str,
+    plural: str,
+    short_name: str,
+    scope: str,
+    description: str,
+    schemas: dict[str, Any],
+    printer_columns: list[dict[str, str]],
+    status_subresource: bool = False,
+    validations: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A CustomResourceDefinition of one served and stored version; `schemas`: spec (and status)."""
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = printer_columns
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+        | schemas,
+    }
+    if validations:
+        root["x-kubernetes-validations"] = validations
+    version["schema"] = {"openAPIV3Schema": root}
+    names = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": scope,
+            "names": names | {"shortNames": [short_name], "categories": ["azure"]},
+            "versions": [version],
+        },
+    }
+
+
 def crd() -> dict[str, Any]:
     spec_schema, status_schema = schema_of(Spec), schema_of(Status)
     status_schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
@@ -152,46 +192,11 @@ def crd() -> dict[str, Any]:
     # Until the operator first writes status, the API server shows observedGeneration 0: kstatus
     # (Flux, `kubectl wait`) then reads a new resource as InProgress instead of Current.
     status_schema["default"] = {"observedGeneration": 0}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "shortNames": ["smlw"],
-                "categories": ["azure"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "How one Azure Machine Learning workspace is network-isolated.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _definition(
+        KIND, PLURAL, "smlw", "Namespaced",
+        "How one Azure Machine Learning workspace is network-isolated.",
+        {"spec": spec_schema, "status": status_schema}, PRINTER_COLUMNS, status_subresource=True,
+    )  # fmt: skip
 
 
 def render_crd() -> str:
@@ -201,49 +206,14 @@ def render_crd() -> str:
 
 def tenancy_crd() -> dict[str, Any]:
     """SecureMLTenancyPolicy: cluster-scoped, one object named `default` (api/tenancy.py)."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{TENANCY_PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": TENANCY_KIND,
-                "listKind": f"{TENANCY_KIND}List",
-                "plural": TENANCY_PLURAL,
-                "singular": TENANCY_KIND.lower(),
-                "shortNames": ["smltp"],
-                "categories": ["azure"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "additionalPrinterColumns": [
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "Which namespaces may use the secureml operator, and which Azure "
-                            "subscriptions, resource groups and resources each may use. Only the object named "
-                            "default is read.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": schema_of(TenancyPolicySpec),
-                            },
-                            "x-kubernetes-validations": _validations(TENANCY_KIND),
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _definition(
+        TENANCY_KIND, TENANCY_PLURAL, "smltp", "Cluster",
+        "Which namespaces may use the secureml operator, and which Azure subscriptions, resource groups "
+        "and resources each may use. Only the object named default is read.",
+        {"spec": schema_of(TenancyPolicySpec)},
+        [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+        validations=_validations(TENANCY_KIND),
+    )  # fmt: skip
 
 
 def render_tenancy_crd() -> str:
