@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from armemu import conflicts, schema, versions
-from armemu import semantics as sem
-from armemu.semantics import ArmError
+from armemu import conflicts, kinds, schema, versions
+from armemu.arm import ArmError, merge_patch, resource_group_id, type_of
+from armemu.kinds import ResourceBehaviour, ml
 from armemu.state import Json, Operation, Resource, State
 
 ADMIN = "/_emulator"
@@ -166,12 +166,12 @@ class ArmEmulator:
             return self.list_in_group(request, path)
         if len(parts) < 8 or parts[4].lower() != "providers":
             return _error(404, "InvalidResourceType", f"No route for {path}.")
-        if not self.state.get(sem.resource_group_id(path)):
+        if not self.state.get(resource_group_id(path)):
             return _error(404, "ResourceGroupNotFound", f"Resource group '{parts[3]}' could not be found.")
         if len(parts) % 2 == 1:  # a collection (GET list) or an action (POST)
             return await self.collection_or_action(request, path, parts[-1])
-        kind = sem.type_of(path)
-        if kind not in sem.TYPES:
+        kind = type_of(path)
+        if kind not in kinds.BEHAVIOURS:
             return _error(400, "InvalidResourceType", f"The resource type '{kind}' is not supported here.")
         handler = {"GET": self.get, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}.get(request.method)
         if handler is None:
@@ -181,9 +181,9 @@ class ArmEmulator:
 
     def list_in_group(self, request: web.Request, path: str) -> web.StreamResponse:
         """GET .../providers/{namespace}/{type}: every resource of that type in the resource group."""
-        kind = sem.type_of(path + "/x")
+        kind = type_of(path + "/x")
         prefix = path.lower() + "/"
-        found = [r for r in self.state.resources.values() if r.key.startswith(prefix) and sem.type_of(r.id) == kind]
+        found = [r for r in self.state.resources.values() if r.key.startswith(prefix) and type_of(r.id) == kind]
         return self._page(request, sorted(found, key=lambda r: r.key))
 
     def _page(self, request: web.Request, found: list[Resource]) -> web.StreamResponse:
@@ -242,7 +242,7 @@ class ArmEmulator:
         return "Updating" if operation is not None and operation.running else "Succeeded"
 
     def _render(self, resource: Resource) -> Json:
-        rendered = sem.render(self.state, resource, self._lro_state(resource))
+        rendered = kinds.render(self.state, resource, self._lro_state(resource))
         return {key: value for key, value in rendered.items() if not key.startswith("_")}
 
     async def get(self, request: web.Request, path: str) -> web.StreamResponse:
@@ -262,7 +262,8 @@ class ArmEmulator:
                     "The request content was invalid and could not be deserialized.",
                 )
         assert body is not None
-        body = self.state.apply_policies(sem.type_of(path), body)
+        kind = type_of(path)
+        body = self.state.apply_policies(kind, body)
         existing = self.state.get(path)
         if_match = request.headers.get("If-Match")
         if if_match and if_match != "*" and (existing is None or existing.body.get("etag") != if_match):
@@ -270,23 +271,24 @@ class ArmEmulator:
         if existing is not None and request.headers.get("If-None-Match") == "*":
             return _precondition_exists(path)
         parent_path = path.rsplit("/", 2)[0]
-        info = sem.TYPES[sem.type_of(path)]
-        if not info.tracked and not self.state.get(parent_path) and sem.type_of(path).count("/") > 1:
+        behaviour = kinds.behaviour(kind)
+        if not behaviour.tracked and not self.state.get(parent_path) and kind.count("/") > 1:
             return _error(404, "ParentResourceNotFound", f"Parent resource {parent_path} was not found.")
-        sem.validate_put(self.state, path, body, existing)
-        stored = sem.stored_body(self.state, path, body, existing) | {"_modifiedBy": self._caller(request)}
-        parent = parent_path if sem.type_of(path).count("/") > 1 else None
+        behaviour.validate(self.state, path, body, existing)
+        stored = behaviour.stored(self.state, path, body, existing) | {"_modifiedBy": self._caller(request)}
+        parent = parent_path if kind.count("/") > 1 else None
         if conflicts.loses_rule(self.state, request.method, path):
             return self._drop(request, Resource(path, stored, parent))
         resource = self.state.put(path, stored, parent)
-        self._replace_inline_children(path, body, info)
-        sem.after_put(self.state, resource, existing)
-        return self._lro_response(request, resource, info.created_status if existing is None else 200, info)
+        self._replace_inline_children(path, body, behaviour)
+        behaviour.after_put(self.state, resource, existing)
+        status = behaviour.created_status if existing is None else 200
+        return self._lro_response(request, resource, status, behaviour)
 
-    def _replace_inline_children(self, path: str, body: Json, info: sem.TypeInfo) -> None:
+    def _replace_inline_children(self, path: str, body: Json, behaviour: ResourceBehaviour) -> None:
         """A parent PUT with a child list replaces the children; an omitted list keeps them."""
         properties = body.get("properties") or {}
-        for prop, child_type in info.inline.items():
+        for prop, child_type in behaviour.inline.items():
             if prop not in properties:
                 continue
             wanted = {child["name"].lower(): child for child in properties[prop] or [] if "name" in child}
@@ -297,34 +299,36 @@ class ArmEmulator:
                 child_id = f"{path}/{child_type}/{child['name']}"
                 child_body = {"properties": dict(child.get("properties") or {})}
                 previous = self.state.get(child_id)
-                stored = sem.stored_body(self.state, child_id, child_body, previous)
+                stored = kinds.behaviour(type_of(child_id)).stored(self.state, child_id, child_body, previous)
                 self.state.put(child_id, stored, path)
 
     async def patch(self, request: web.Request, path: str) -> web.StreamResponse:
         existing = self.state.get(path)
         if existing is None:
             return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
-        patch = schema.conform(sem.type_of(path), await request.json(), patch=True)
-        merged = sem.merge_patch({k: v for k, v in existing.body.items() if k != "etag"}, patch)
-        merged = self.state.apply_policies(sem.type_of(path), merged)
-        sem.validate_put(self.state, path, merged, existing)
-        stored = sem.stored_body(self.state, path, merged, existing) | {"_modifiedBy": self._caller(request)}
+        kind = type_of(path)
+        behaviour = kinds.behaviour(kind)
+        patch = schema.conform(kind, await request.json(), patch=True)
+        merged = merge_patch({k: v for k, v in existing.body.items() if k != "etag"}, patch)
+        merged = self.state.apply_policies(kind, merged)
+        behaviour.validate(self.state, path, merged, existing)
+        stored = behaviour.stored(self.state, path, merged, existing) | {"_modifiedBy": self._caller(request)}
         resource = self.state.put(path, stored, existing.parent)
-        sem.after_put(self.state, resource, existing)
-        return self._lro_response(request, resource, 200, sem.TYPES[sem.type_of(path)])
+        behaviour.after_put(self.state, resource, existing)
+        return self._lro_response(request, resource, 200, behaviour)
 
     async def delete(self, request: web.Request, path: str) -> web.StreamResponse:
         resource = self.state.get(path)
         if resource is None:
             return web.Response(status=204)
-        sem.check_delete(self.state, resource)
+        behaviour = kinds.behaviour(type_of(path))
+        behaviour.check_delete(self.state, resource)
         self.state.delete(path)
-        sem.after_delete(self.state, resource)
-        info = sem.TYPES[sem.type_of(path)]
-        if info.lro is None:
+        behaviour.after_delete(self.state, resource)
+        if behaviour.lro is None:
             return web.Response(status=200)
         operation = self._start(request, path)
-        return web.Response(status=202, headers=self._operation_headers(request, operation.id, info.lro))
+        return web.Response(status=202, headers=self._operation_headers(request, operation.id, behaviour.lro))
 
     def _start(self, request: web.Request, path: str, result: Json | None = None) -> Operation:
         """The operation of a write to `path`; it holds the lock of the path's VNet, NSG, route table or
@@ -351,20 +355,20 @@ class ArmEmulator:
         """The outbound_rule_loss fault: answered as a stored rule write is (202, then the rule as
         written), but nothing is stored and nothing else happens."""
         request[LOST] = True
-        sem.rule_defaults(self.state, rule)
+        ml.rule_defaults(self.state, rule)
         operation = self._start(request, rule.id, result=self._render(rule))
         return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
 
     def _lro_response(
-        self, request: web.Request, resource: Resource, status: int, info: sem.TypeInfo
+        self, request: web.Request, resource: Resource, status: int, behaviour: ResourceBehaviour
     ) -> web.StreamResponse:
-        if info.lro is None:
+        if behaviour.lro is None:
             return web.json_response(self._render(resource), status=status)
         operation = self._start(request, resource.id)
         resource.body["_pending"] = operation.id
         operation.result = None  # the Location poll renders the resource when it ends
-        operation_headers = self._operation_headers(request, operation.id, info.lro)
-        if info.lro == "location":
+        operation_headers = self._operation_headers(request, operation.id, behaviour.lro)
+        if behaviour.lro == "location":
             self._location_targets[operation.id] = resource.id
             return web.Response(status=202, headers=operation_headers)
         return web.json_response(self._render(resource), status=status, headers=operation_headers)
@@ -418,7 +422,7 @@ class ArmEmulator:
             if refused is not None:
                 return refused
             body = await request.json() if request.body_exists else {}
-            status = sem.provision(self.state, parent, bool(body.get("includeSpark")))
+            status = ml.provision(self.state, parent, bool(body.get("includeSpark")))
             operation = self._start(request, path, result=status)
             return web.Response(status=202, headers=self._operation_headers(request, operation.id, "location"))
         if request.method == "GET":
@@ -515,8 +519,9 @@ class ArmEmulator:
             return web.json_response(vars(state.config))
         if route == "/seed" and request.method == "POST":
             for item in await request.json():
-                parent = item["id"].rsplit("/", 2)[0] if sem.type_of(item["id"]).count("/") > 1 else None
+                kind = type_of(item["id"])
+                parent = item["id"].rsplit("/", 2)[0] if kind.count("/") > 1 else None
                 body = {"etag": 'W/"seed"', "properties": {}, **item.get("body", {})}
-                state.put(item["id"], sem.seeded(item["id"], body), parent)
+                state.put(item["id"], kinds.behaviour(kind).seeded(item["id"], body), parent)
             return web.json_response({"seeded": True})
         return web.json_response({"error": f"no admin route {request.method} {route}"}, status=404)

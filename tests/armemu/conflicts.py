@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import time
 
-from armemu import semantics as sem
+from armemu.arm import type_of
+from armemu.kinds.ml import OUTBOUND_RULE, WORKSPACE
 from armemu.state import Json, Operation, State
 
 LOCKED_TYPES = frozenset(
@@ -21,10 +22,9 @@ LOCKED_TYPES = frozenset(
         "microsoft.network/virtualnetworks",
         "microsoft.network/networksecuritygroups",
         "microsoft.network/routetables",
-        sem.ML_WORKSPACE,
+        WORKSPACE,
     }
 )
-OUTBOUND_RULE = "microsoft.machinelearningservices/workspaces/outboundrules"
 
 
 def scope_of(resource_id: str) -> str | None:
@@ -47,9 +47,9 @@ def operation_name(method: str, path: str) -> str:
 def loses_rule(state: State, method: str, path: str) -> bool:
     """The `outbound_rule_loss` fault: a rule PUT while another rule operation of its workspace runs."""
     scope = scope_of(path)
-    if not state.config.outbound_rule_loss or method != "PUT" or scope is None or sem.type_of(path) != OUTBOUND_RULE:
+    if not state.config.outbound_rule_loss or method != "PUT" or scope is None or type_of(path) != OUTBOUND_RULE:
         return False
-    return any(sem.type_of(operation.target) == OUTBOUND_RULE for operation in state.running_in(scope))
+    return any(type_of(operation.target) == OUTBOUND_RULE for operation in state.running_in(scope))
 
 
 def blocking(state: State, method: str, path: str) -> Operation | None:
@@ -66,7 +66,7 @@ def answer(path: str, operation: Operation, status_uri: str) -> tuple[int, Json,
     AnotherOperationInProgress; Machine Learning answers 409 Conflict."""
     scope = scope_of(path) or path
     wait = max(1, math.ceil(operation.done_at - time.monotonic()))
-    if sem.type_of(scope) == sem.ML_WORKSPACE:
+    if type_of(scope) == WORKSPACE:
         message = (
             "Conflict of operation, another operation on same entity is already running in workspace "
             f"{scope.rsplit('/', 1)[-1]}."

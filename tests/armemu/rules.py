@@ -1,6 +1,7 @@
 """Rules the resource providers enforce on a body that deserialized fine: NSG rule priorities,
 address prefixes and port ranges; routes and their next hop; service endpoint policy definitions;
-Azure ML outbound rule destinations.
+Azure ML outbound rule destinations. Each type's behaviour (armemu/kinds/) says which of them its
+bodies (and the children it lists inline) must pass.
 
 Each refusal carries the code and message Azure answers with where a public report shows it;
 docs/emulator.md lists the ones whose exact answer is not verified.
@@ -13,16 +14,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from armemu.semantics import ArmError, get_path, type_of
+from armemu.arm import ArmError, get_path, type_of
 from armemu.state import Json, Resource, State
 
-NSG = "microsoft.network/networksecuritygroups"
-SECURITY_RULE = f"{NSG}/securityrules"
-ROUTE_TABLE = "microsoft.network/routetables"
-ROUTE = f"{ROUTE_TABLE}/routes"
-POLICY = "microsoft.network/serviceendpointpolicies"
-POLICY_DEFINITION = f"{POLICY}/serviceendpointpolicydefinitions"
-OUTBOUND_RULE = "microsoft.machinelearningservices/workspaces/outboundrules"
 PRIORITIES = range(100, 4097)
 TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*$")  # a service tag: Storage, Storage.westeurope
 FQDN = re.compile(r"^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")  # a host name, no scheme, port or path
@@ -37,28 +31,12 @@ POLICY_SERVICES = {"microsoft.storage": "Microsoft.Storage", "global": "Global"}
 
 def check(state: State, resource_id: str, body: Json) -> None:
     """Raise the provider's 400 for a PUT (or merged PATCH) body that breaks one of its rules."""
-    kind = type_of(resource_id)
-    if kind == SECURITY_RULE:
-        nsg_id = resource_id.rsplit("/", 2)[0]
-        siblings = [(r.id, r.body) for r in state.children(nsg_id, "securityRules") if r.key != resource_id.lower()]
-        _check_security_rules([(resource_id, body)], siblings)
-    if kind == NSG:
-        _check_security_rules(_inline(resource_id, body, "securityRules"), [])
-    if kind == ROUTE:
-        _check_route(resource_id, body)
-    for route_id, route in _inline(resource_id, body, "routes") if kind == ROUTE_TABLE else []:
-        _check_route(route_id, route)
-    if kind == POLICY_DEFINITION:
-        _check_policy_definition(resource_id, body)
-    for definition_id, definition in (
-        _inline(resource_id, body, "serviceEndpointPolicyDefinitions") if kind == POLICY else []
-    ):
-        _check_policy_definition(definition_id, definition)
-    if kind == OUTBOUND_RULE:
-        _check_outbound_rule(state, resource_id, body)
+    from armemu import kinds  # the behaviours build on these rules
+
+    kinds.behaviour(type_of(resource_id)).check_body(state, resource_id, body)
 
 
-def _inline(parent_id: str, body: Json, prop: str) -> list[tuple[str, Json]]:
+def inline_children(parent_id: str, body: Json, prop: str) -> list[tuple[str, Json]]:
     """Children listed inline in a parent's PUT, with the ids they will get."""
     return [(f"{parent_id}/{prop}/{child.get('name')}", child) for child in get_path(body, f"properties.{prop}") or []]
 
@@ -66,7 +44,7 @@ def _inline(parent_id: str, body: Json, prop: str) -> list[tuple[str, Json]]:
 # network security groups ------------------------------------------------------------------------
 
 
-def _check_security_rules(rules: list[tuple[str, Json]], others: list[tuple[str, Json]]) -> None:
+def check_security_rules(rules: list[tuple[str, Json]], others: list[tuple[str, Json]]) -> None:
     """Each rule well formed; no two rules of one NSG with the same priority and direction."""
     seen: dict[tuple[int, str], str] = {
         (priority, str(get_path(body, "properties.direction")).lower()): rule_id
@@ -164,7 +142,7 @@ def _name(resource_id: str) -> str:
 # routes -----------------------------------------------------------------------------------------
 
 
-def _check_route(route_id: str, body: Json) -> None:
+def check_route(route_id: str, body: Json) -> None:
     """An address prefix (CIDR or service tag); VirtualAppliance needs a next-hop IP, no other type may
     have one."""
     properties = body.get("properties") or {}
@@ -205,7 +183,7 @@ def _address(value: Any) -> bool:
 # service endpoint policies ----------------------------------------------------------------------
 
 
-def _check_policy_definition(definition_id: str, body: Json) -> None:
+def check_policy_definition(definition_id: str, body: Json) -> None:
     """Service Microsoft.Storage with subscription, resource group or storage account ids, or Global
     with service aliases (/services/Azure/<service>)."""
     properties = body.get("properties") or {}
@@ -242,7 +220,7 @@ def _check_policy_definition(definition_id: str, body: Json) -> None:
 # Azure ML managed network outbound rules --------------------------------------------------------
 
 
-def _check_outbound_rule(state: State, rule_id: str, body: Json) -> None:
+def check_outbound_rule(state: State, rule_id: str, body: Json) -> None:
     """A well-formed destination for the rule's type, and none Azure already has a Required rule for."""
     properties = body.get("properties") or {}
     kind = str(properties.get("type"))

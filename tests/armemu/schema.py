@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from armemu.semantics import ArmError
+from armemu.arm import ArmError
 from armemu.state import Json
 
 NETWORK = "azure.mgmt.network.models"

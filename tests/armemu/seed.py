@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from armemu import semantics as sem
+from armemu.arm import type_of
+from armemu.kinds import behaviour
 from armemu.state import Json, State, new_etag
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -125,7 +126,7 @@ def seed_litware(state: State) -> None:
     """Both subscriptions' resource groups and resources (the name predates the second one)."""
     state.put(LITWARE, copy.deepcopy(RESOURCE_GROUP), None)
     for resource_id, body in DEPENDENCIES:
-        kind = sem.type_of(resource_id)
+        kind = type_of(resource_id)
         if kind == "microsoft.resources/resourcegroups":
             state.put(resource_id, copy.deepcopy(body), None)
             continue
@@ -134,4 +135,4 @@ def seed_litware(state: State) -> None:
         if parent:
             stored.pop("location")
             stored.pop("tags")
-        state.put(resource_id, sem.seeded(resource_id, stored), parent)
+        state.put(resource_id, behaviour(kind).seeded(resource_id, stored), parent)

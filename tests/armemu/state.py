@@ -1,6 +1,6 @@
 """The emulator's state: resources keyed by lower-cased ARM id, long-running operations, the request
-log, faults and throttling buckets. Pure data and bookkeeping; HTTP lives in app.py, ARM semantics
-per resource type in semantics.py."""
+log, faults and throttling buckets. Pure data and bookkeeping; HTTP lives in app.py, what each ARM
+resource type does in kinds/."""
 
 from __future__ import annotations
 

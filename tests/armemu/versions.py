@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 
-from armemu.semantics import ArmError, type_of
+from armemu.arm import ArmError, type_of
 from armemu.state import State
 
 

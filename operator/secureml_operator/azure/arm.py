@@ -24,6 +24,7 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
+from secureml_operator.azure import private_link
 from secureml_operator.azure.budget import ArmBudgetPolicy, BudgetRegistry, SubscriptionBudget
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
@@ -79,13 +80,10 @@ ROUTES: dict[str, SdkRoute] = {
     }.items()
 }
 
-# Types reached through the generic by-id operations, with the api-version each provider serves.
-GENERIC_API_VERSIONS = {
-    "microsoft.storage": "2023-05-01",
-    "microsoft.keyvault": "2023-07-01",
-    "microsoft.containerregistry": "2023-07-01",
-    "microsoft.insights": "2020-02-02",
-}
+# Providers reached through the generic by-id operations, with the api-version each serves: the
+# private-link targets' (azure/private_link.py), and Application Insights (the workspace references
+# it; no private-link target).
+GENERIC_API_VERSIONS = {**private_link.generic_api_versions(), "microsoft.insights": "2020-02-02"}
 
 
 def _raw_json(pipeline_response: PipelineResponse, _deserialized: object, _headers: object) -> Json:  # type: ignore[type-arg]
