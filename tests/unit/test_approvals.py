@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secureml_operator.desired.workspace import ours_pending
+from secureml_operator.desired.approvals import ours_pending
 
 WORKSPACE_GUID = "4f5a0e3c-8a4b-4d4e-9a51-2c1d8e1f0a77"
 WORKSPACE = {"name": "mlw-litware", "properties": {"workspaceId": WORKSPACE_GUID}}

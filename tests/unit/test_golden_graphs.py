@@ -1,6 +1,6 @@
 """Golden graphs: what `plan()` declares for every example and for the edge cases in CASES, compared
 with the checked-in expectation in tests/unit/golden/<case>.json. A safety net for reshaping
-desired/: the files describe what the graph means (per ARM id: type, lifecycle and ownership
+desired/: the files describe what the graph means (per ARM id: type, role, lifecycle and ownership
 facts, the owned fields and their values, the body a create sends, dependencies, child sets and
 their policy, and the writes each action asks for when there is something to do), not how nodes
 are built, so a restructuring that keeps behaviour keeps them byte for byte.
@@ -84,6 +84,7 @@ def _node(node: Node, graph: DesiredGraph, world: dict[str, Json]) -> Json:
     an External resource would be created, how a node without owned fields would write)."""
     facts: Json = {
         "type": node.id.type,
+        "role": node.role.value,
         "lifecycle": node.lifecycle.value,
         "owns": _owned(node.fields),
         "dependsOn": sorted(str(graph.nodes[key].id) for key in node.depends_on),

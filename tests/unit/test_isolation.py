@@ -12,10 +12,12 @@ from apicases import example
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired import azureml_network as aml
-from secureml_operator.desired import customer_network as cn
 from secureml_operator.desired.graph import Lifecycle
+from secureml_operator.desired.nat_gateway import nat_gateway_id
 from secureml_operator.desired.observed import Observed
+from secureml_operator.desired.peering import hub_peering_ids
 from secureml_operator.desired.plan import plan
+from secureml_operator.desired.vnet import subnet_ids, virtual_network_id
 from secureml_operator.desired.workspace import workspace_id
 from secureml_operator.engine.engine import NodeResult, RunReport
 from secureml_operator.settings import OperatorSettings
@@ -71,8 +73,8 @@ def _from(source: str, **extra: Any) -> Json:
 
 TO_FIREWALL = _route(aml.FIREWALL_ROUTE, "0.0.0.0/0", "VirtualAppliance", FIREWALL_IP)
 FIREWALL_EGRESS = isolation.Egress(firewall_ip=FIREWALL_IP)
-NAT_ID = str(cn.nat_gateway_id(NAT))
-NAT_EGRESS = isolation.Egress(nat_gateway=cn.nat_gateway_id(NAT))
+NAT_ID = str(nat_gateway_id(NAT))
+NAT_EGRESS = isolation.Egress(nat_gateway=nat_gateway_id(NAT))
 SPLIT = [_route("low", "0.0.0.0/1", "Internet"), _route("high", "128.0.0.0/1", "Internet")]
 ALLOW_WEB = _rule("AllowWeb", 150, "Allow", "Internet", protocol="Tcp", destinationPortRange="443")
 
@@ -318,15 +320,26 @@ def _network(
     if nat is not None:
         references["natGateway"] = nat
     references |= attach or {}
-    for role, subnet_id in cn.subnet_ids_by_role(spec).items():
+    for role, subnet_id in subnet_ids(spec).items():
         prefix = {"training": "10.0.40.0/24", "scoring": "10.0.90.0/24"}.get(role, "10.0.20.0/24")
         attached = {kind: {"id": value} for kind, value in references.items() if value}
         live[subnet_id.key] = {"name": subnet_id.name, "properties": {"addressPrefix": prefix, **attached}}
     return live
 
 
+def _report(spec: SecureMLWorkspaceSpec, live: dict[str, Json]) -> RunReport:
+    """A walk of the spec's plan that ended with these live bodies, each result with its node's role."""
+    nodes = plan(spec, Observed(FIREWALL_IP)).nodes
+    return RunReport(
+        {
+            key: NodeResult(key, "t", live=body, role=nodes[key].role if key in nodes else None)
+            for key, body in live.items()
+        }
+    )
+
+
 def _outbound(spec: SecureMLWorkspaceSpec, live: dict[str, Json], firewall_ip: str | None = FIREWALL_IP) -> Condition:
-    return isolation.customer_outbound(spec, live.get, firewall_ip)
+    return isolation.customer_outbound(spec, _report(spec, live), firewall_ip)
 
 
 def test_the_hub_layout_as_planned_is_isolated() -> None:
@@ -436,17 +449,15 @@ def test_an_inactive_network_says_when_it_provisions() -> None:
 # isolation_conditions: the live bodies win over the spec ------------------------------------------
 
 
-def _report(live: dict[str, Json]) -> RunReport:
-    return RunReport({key: NodeResult(key, "t", live=body) for key, body in live.items()})
-
-
 def test_conditions_follow_azure_not_the_spec() -> None:
     assert MANAGED.inbound.public_network_access == "Disabled"
     assert MANAGED.outbound.managed_network is not None
     assert MANAGED.outbound.managed_network.isolation_mode == "AllowOnlyApprovedOutbound"
     opened = {"properties": _workspace("Enabled", "Deny", "0.0.0.0/0")["properties"]}
     opened["properties"] |= _managed("AllowInternetOutbound")["properties"]
-    inbound, outbound = isolation_conditions(MANAGED, _report({workspace_id(MANAGED).key: opened}), Observed(), 8)
+    inbound, outbound = isolation_conditions(
+        MANAGED, _report(MANAGED, {workspace_id(MANAGED).key: opened}), Observed(), 8
+    )
     assert (inbound.status, inbound.reason) == (False, "AllowlistTooBroad")
     assert (outbound.status, outbound.reason) == (False, "AllowInternetOutbound")
 
@@ -454,7 +465,7 @@ def test_conditions_follow_azure_not_the_spec() -> None:
 def test_conditions_use_the_firewall_address_preflight_read_and_the_limit() -> None:
     live = _network(HUB, [TO_FIREWALL], _operator_rules(True))
     live[workspace_id(HUB).key] = _workspace("Enabled", "Deny", "10.0.0.0/8")
-    report = _report(live)
+    report = _report(HUB, live)
     inbound, outbound = isolation_conditions(HUB, report, Observed(FIREWALL_IP), allowlist_widest_prefix=16)
     assert (inbound.reason, outbound.status) == ("AllowlistTooBroad", True)
     _, elsewhere = isolation_conditions(HUB, report, Observed("10.1.0.5"), 8)
@@ -463,8 +474,8 @@ def test_conditions_use_the_firewall_address_preflight_read_and_the_limit() -> N
 
 # hub peering ---------------------------------------------------------------------------------------
 
-SPOKE = cn.virtual_network_id(HUB)
-PEERING, HUB_VNET = cn.hub_peering_ids(HUB) or pytest.fail("example 4 peers with its hub")
+SPOKE = virtual_network_id(HUB)
+PEERING, HUB_VNET = hub_peering_ids(HUB) or pytest.fail("example 4 peers with its hub")
 
 
 def _peering(state: str, remote: ArmId = HUB_VNET, name: str = "to-hub") -> Json:

@@ -14,7 +14,7 @@ from plancases import CASES, Case, probe_world
 from armemu import rules, schema
 from armemu.state import State
 from secureml_operator.desired.fields import FieldRule, Json
-from secureml_operator.desired.graph import DesiredGraph, LiveLookup, Node
+from secureml_operator.desired.graph import DesiredGraph, LiveLookup, Node, Verb, Write
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.ownership import Owner
 
@@ -39,14 +39,14 @@ def _writes(graph: DesiredGraph, world: dict[str, Json]) -> Iterator[tuple[str, 
             if node.tagged:
                 created["tags"] = {**created.get("tags", {}), **OWNER.tags()}
             yield str(node.id), node.id.type.lower(), False, created
-        if node.write == "patch" and fields:
+        if node.write is Write.PATCH and fields:
             yield str(node.id), node.id.type.lower(), True, _applied(None, fields)
         for children in node.children:
             for child in children.children:
                 child_id = node.id.child(children.child_type, child.name)
                 yield str(child_id), child_id.type.lower(), False, _applied(child.body, child.fields)
         for step in node.action.steps(world.get(node.key) or {}, lookup) if node.action else []:
-            if step.verb == "put":
+            if step.verb is Verb.PUT:
                 yield str(step.target), step.target.type.lower(), False, step.body
 
 

@@ -79,7 +79,7 @@ class ArmId:
     @property
     def key(self) -> str:
         """ARM ids are case-insensitive: use this to compare or index them."""
-        return str(self).lower()
+        return id_key(str(self))
 
 
 def resource_id(subscription: str, resource_group: str, namespace: str, *type_name_pairs: str) -> ArmId:
@@ -87,5 +87,11 @@ def resource_id(subscription: str, resource_group: str, namespace: str, *type_na
     return ArmId(subscription, resource_group, namespace, type_name_pairs[0::2], type_name_pairs[1::2])
 
 
+def id_key(value: str | None) -> str:
+    """The one comparison of ARM ids (parsed or as Azure sent them): case-insensitive, a trailing
+    slash ignored. `ArmId.key` is this of the parsed id."""
+    return (value or "").lower().rstrip("/")
+
+
 def same_id(left: str | None, right: str | None) -> bool:
-    return (left or "").lower().rstrip("/") == (right or "").lower().rstrip("/")
+    return id_key(left) == id_key(right)

@@ -1,10 +1,10 @@
-"""What Azure ML needs from a customer-managed VNet, as data: NSG rules, service tags, routes, DNS zones.
+"""What Azure ML needs from a customer-managed VNet, as data: NSG rules, service tags, routes.
 
 Sources: Azure ML's network-isolation docs (summarised in shared/design/azure-facts.md). Compute
 without a public IP needs no inbound rule; compute with one needs AzureMachineLearning (and
 BatchNodeManagement) inbound. Outbound goes either to the hub firewall (one VirtualNetwork rule
 suffices: the firewall filters) or straight out through NAT, where each service tag is allowed and
-everything else denied.
+everything else denied. Private endpoints' group ids and DNS zones are in azure/private_link.py.
 """
 
 from __future__ import annotations
@@ -155,14 +155,5 @@ def derived_route_names(location: str) -> list[str]:
     """Every route name the operator derives for the compute subnets' route table."""
     return [FIREWALL_ROUTE, *(name for name, _ in public_ip_compute_routes(location))]
 
-
-DEPENDENCY_PRIVATE_LINK = {
-    # group id -> private DNS zone, for the workspace's dependencies in the private-endpoint subnet
-    "blob": "privatelink.blob.core.windows.net",
-    "file": "privatelink.file.core.windows.net",
-    "dfs": "privatelink.dfs.core.windows.net",
-    "vault": "privatelink.vaultcore.azure.net",
-    "registry": "privatelink.azurecr.io",
-}
 
 AZURE_ML_SERVICE_ALIAS = "/services/Azure/MachineLearning"

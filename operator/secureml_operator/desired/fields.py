@@ -12,6 +12,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from secureml_operator.azure.ids import id_key
+
 Json = dict[str, Any]
 ABSENT = "absent"
 
@@ -39,7 +41,7 @@ def set_path(body: Json, path: str, value: Any) -> None:
 def normalize(value: Any) -> Any:
     """ARM echoes ids and enum values in its own casing: compare them case-insensitively."""
     if isinstance(value, str):
-        return value.lower().rstrip("/") if value.startswith("/subscriptions/") else value.casefold()
+        return id_key(value) if value.startswith("/subscriptions/") else value.casefold()
     if isinstance(value, list):
         return [normalize(item) for item in value]
     if isinstance(value, dict):

@@ -8,12 +8,13 @@ outbound rules) are a `ChildSet` on the parent, read from the parent's single GE
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.desired.fields import FieldRule, Json, get_path
+from secureml_operator.desired.fields import Exact, FieldRule, Json, get_path
+from secureml_operator.desired.roles import Role
 
 
 class Lifecycle(Enum):
@@ -25,8 +26,24 @@ class Lifecycle(Enum):
 
 
 class ListPolicy(Enum):
+    """How a list is owned (the API's `rulesPolicy`, converted once where a kind reads it)."""
+
     AUTHORITATIVE = "Authoritative"
     ADDITIVE = "Additive"
+
+
+class Write(StrEnum):
+    """How the engine updates a node that exists."""
+
+    PUT = "put"  # the live body with the owned fields set, sent whole with If-Match
+    PATCH = "patch"  # only the owned fields that differ
+
+
+class Verb(StrEnum):
+    """What a Step sends."""
+
+    POST = "post"  # an ARM action (provisioning the managed network)
+    PUT = "put"  # a (child) resource
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,12 @@ class ChildSpec:
     name: str
     body: Json
     fields: tuple[FieldRule, ...]
+
+    @classmethod
+    def exact(cls, name: str, properties: Mapping[str, object]) -> ChildSpec:
+        """A child that owns each of its properties exactly (an NSG rule, a route)."""
+        fields = tuple(Exact(f"properties.{key}", value) for key, value in properties.items())
+        return cls(name, {"properties": dict(properties)}, fields)
 
 
 @dataclass(frozen=True)
@@ -71,10 +94,11 @@ class Node:
 
     id: ArmId
     create_body: Json | None
+    role: Role  # what it is for: status finds the walk's results by it
     fields: tuple[FieldRule, ...] = ()
     depends_on: tuple[str, ...] = ()
     lifecycle: Lifecycle = Lifecycle.OWNED
-    write: str = "put"  # "put" (full body with If-Match) or "patch" (only the owned fields)
+    write: Write = Write.PUT
     children: tuple[ChildSet, ...] = ()
     tagged: bool = True  # child resources and some types carry no tags
     action: Action | None = None
@@ -85,12 +109,30 @@ class Node:
     def key(self) -> str:
         return self.id.key
 
+    @classmethod
+    def external(
+        cls,
+        arm_id: ArmId,
+        role: Role,
+        depends_on: tuple[str, ...] = (),
+        *,
+        write: Write = Write.PUT,
+        action: Action | None = None,
+        resolve: Resolver | None = None,
+        must_exist: bool = True,
+    ) -> Node:
+        """Someone else's resource: never created or deleted, only read (and what it owns adjusted)."""
+        return cls(
+            id=arm_id, create_body=None, role=role, depends_on=depends_on, lifecycle=Lifecycle.EXTERNAL,
+            write=write, action=action, resolve=resolve, must_exist=must_exist,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Step:
     """One write an action wants: `post` an ARM action, or `put` a (child) resource."""
 
-    verb: str
+    verb: Verb
     target: ArmId
     body: Json
     reason: str

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 from secureml_operator.api.presets import PRESET_FQDNS
+from secureml_operator.azure.ids import ArmId, resource_id
+
+if TYPE_CHECKING:  # api.models reads this module's names through api.rules
+    from secureml_operator.api.models import SecureMLWorkspaceSpec
 
 RULE_NAME_MAX = 33
 PRESET_PREFIX_MAX = 12
+NETWORK = "Microsoft.Network"
+
+
+def network_resource(spec: SecureMLWorkspaceSpec, resource_type: str, name: str) -> ArmId:
+    """A Microsoft.Network resource of ours, in the workspace's resource group."""
+    return resource_id(spec.azure.subscription_id, spec.azure.resource_group, NETWORK, resource_type, name)
 
 
 def rule_name(prefix: str, destination: str) -> str:

@@ -19,7 +19,18 @@ from azure.core.exceptions import HttpResponseError
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.fields import ABSENT, FieldDiff, FieldRule, Json, Members, get_path
-from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, ListPolicy, LiveLookup, Node, Step
+from secureml_operator.desired.graph import (
+    ChildSet,
+    DesiredGraph,
+    Lifecycle,
+    ListPolicy,
+    LiveLookup,
+    Node,
+    Step,
+    Verb,
+    Write,
+)
+from secureml_operator.desired.roles import Role
 from secureml_operator.engine.errors import PermanentFailure, TransientFailure
 from secureml_operator.engine.ledger import IP_RULE, Entry, Ledger, Origin, entry_key, identity_of
 from secureml_operator.engine.ownership import TAG_ADOPTED, TAG_UID, Owner
@@ -71,6 +82,7 @@ class NodeResult:
     state: str | None = None
     live: Json | None = None
     error: Exception | None = None
+    role: Role | None = None  # the node's; None for what a teardown found only in the ledger
 
 
 @dataclass
@@ -85,8 +97,16 @@ class RunReport:
     def changes(self) -> list[Change]:
         return [change for result in self.results.values() for change in result.changes]
 
-    def live(self, arm_id: ArmId) -> Json | None:
-        return self.lookup(arm_id.key)
+    def by_role(self, *roles: Role) -> list[NodeResult]:
+        """The results of the nodes with these roles, in the graph's order."""
+        return [result for result in self.results.values() if result.role in roles]
+
+    def one(self, role: Role) -> NodeResult | None:
+        """The result of the one node with this role, if the graph had it."""
+        found = self.by_role(role)
+        if len(found) > 1:
+            raise ValueError(f"{len(found)} nodes have the role {role}")
+        return found[0] if found else None
 
     def lookup(self, key: str) -> Json | None:
         """The live body a node's walk ended with, by node key (a `LiveLookup`)."""
@@ -232,7 +252,7 @@ class Engine:
             return None if reverse else report.lookup(key)
 
         async def run(node: Node) -> None:
-            result = report.results[node.key] = NodeResult(str(node.id), node.id.type)
+            result = report.results[node.key] = NodeResult(str(node.id), node.id.type, role=node.role)
             try:
                 for key in waits_for(node):
                     await done[key].wait()
@@ -393,7 +413,7 @@ class Engine:
             result.changes.extend(self._changes(str(node.id), diffs, live))
             result.outcome = Outcome.DRIFTED
             return live
-        if node.write == "patch":
+        if node.write is Write.PATCH:
             body: Json = {}
             for rule in node.fields:
                 if any(diff.field == rule.path for diff in diffs):
@@ -407,7 +427,7 @@ class Engine:
             body["tags"] = {**kept, **marks}
         self.ledger.with_changes(str(node.id), [diff.field for diff in diffs])
         await self.on_write("Update", str(node.id), "; ".join(f"{d.field}: {d.actual} -> {d.expected}" for d in diffs))
-        if node.write == "patch":
+        if node.write is Write.PATCH:
             updated = await self.arm.patch(node.id, body)
         else:
             updated = await self.arm.put(node.id, body, etag=live.get("etag"))
@@ -549,8 +569,8 @@ class Engine:
             )
             if not self.enforcing:
                 continue
-            await self.on_write("Post" if step.verb == "post" else "Update", str(step.target), step.reason)
-            if step.verb == "post":
+            await self.on_write("Post" if step.verb is Verb.POST else "Update", str(step.target), step.reason)
+            if step.verb is Verb.POST:
                 await self.arm.provision_managed_network(step.target, bool(step.body.get("includeSpark")))
             else:
                 await self.arm.put(step.target, step.body)

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
-from secureml_operator.azure.ids import ArmId
-from secureml_operator.desired import customer_network as cn
+from secureml_operator.azure.ids import ArmId, same_id
 from secureml_operator.desired.fields import Json, get_path
 from secureml_operator.desired.graph import LiveLookup
+from secureml_operator.desired.nat_gateway import nat_gateway_id
+from secureml_operator.desired.peering import hub_peering_ids
+from secureml_operator.desired.vnet import declared_subnets, subnet_name, virtual_network_id
+from secureml_operator.engine.engine import RunReport
 from secureml_operator.engine.errors import TransientFailure
 from secureml_operator.status import conditions as c
 from secureml_operator.status.conditions import Condition
@@ -53,7 +56,6 @@ NOT_PUBLIC = tuple(
         "224.0.0.0/3",  # multicast and reserved
     )
 )
-COMPUTE_ROLES = ("training", "scoring")
 LISTED = 5  # entries named in a message before "and N more"
 
 ROUTE_LEAK = "RouteBypassesEgress"
@@ -198,7 +200,7 @@ class Egress:
         """Where a next hop takes public addresses when that is not this egress; None when it is,
         or when the hop does not reach the internet (None, VnetLocal, VirtualNetworkGateway)."""
         if hop.lower() == "internet":
-            ours = self.nat_gateway is not None and str(nat_attached or "").lower() == str(self.nat_gateway).lower()
+            ours = self.nat_gateway is not None and same_id(nat_attached, str(self.nat_gateway))
             return None if ours else f"to the internet, not {self}"
         if hop.lower() == "virtualappliance":
             ours = self.firewall_ip is not None and address == self.firewall_ip
@@ -373,9 +375,10 @@ def subnet_leaks(subnet: Json, live: LiveLookup, egress: Egress) -> list[Leak]:
     return leaks
 
 
-def customer_outbound(spec: SecureMLWorkspaceSpec, live: LiveLookup, firewall_ip: str | None) -> Condition:
-    """OutboundIsolated for a customer VNet from its compute subnets' live routes, NAT gateway and NSG.
-    `firewall_ip`: the firewall's private IP as preflight read it (egress.firewall)."""
+def customer_outbound(spec: SecureMLWorkspaceSpec, report: RunReport, firewall_ip: str | None) -> Condition:
+    """OutboundIsolated for a customer VNet from its compute subnets' live routes, NAT gateway and NSG,
+    as the walk (`report`) ended with them. `firewall_ip`: the firewall's private IP as preflight read
+    it (egress.firewall)."""
     network = spec.outbound.customer_network
     assert network is not None
     if network.egress.none is not None:
@@ -384,24 +387,28 @@ def customer_outbound(spec: SecureMLWorkspaceSpec, live: LiveLookup, firewall_ip
             "egress none: compute reaches the internet through its own public IPs",
         )  # fmt: skip
     firewall = network.egress.firewall is not None
-    egress = Egress(firewall_ip=firewall_ip) if firewall else Egress(nat_gateway=cn.nat_gateway_id(spec))
+    egress = Egress(firewall_ip=firewall_ip) if firewall else Egress(nat_gateway=nat_gateway_id(spec))
     found: dict[Leak, list[str]] = {}
-    subnets = [subnet for role, subnet in cn.subnet_ids_by_role(spec).items() if role in COMPUTE_ROLES]
-    for subnet_id in subnets:
-        body = live(subnet_id.key)
-        leaks = [Leak(NOT_VERIFIED, "the subnet was not read")] if body is None else subnet_leaks(body, live, egress)
+    names = []
+    for role, subnet in declared_subnets(network):
+        if not role.compute:
+            continue
+        name, result = subnet_name(role, subnet), report.one(role.node_role)
+        body = result.live if result is not None else None
+        unread = [Leak(NOT_VERIFIED, "the subnet was not read")]
+        leaks = unread if body is None else subnet_leaks(body, report.lookup, egress)
         for leak in leaks:
-            found.setdefault(leak, []).append(subnet_id.name)
+            found.setdefault(leak, []).append(name)
+        names.append(name)
     if found:
         reason = next(
             kind for kind in (ROUTE_LEAK, NSG_LEAK, NOT_VERIFIED) if any(leak.reason == kind for leak in found)
         )
         texts = [f"{leak.text} (subnet {', '.join(names)})" for leak, names in found.items()]
         return Condition(c.OUTBOUND_ISOLATED, False, reason, "; ".join(texts))
-    names = ", ".join(subnet.name for subnet in subnets)
     return Condition(
         c.OUTBOUND_ISOLATED, True, "CustomerVNet",
-        f"customer VNet: public addresses leave {names} only {egress}; no NSG rule allows the internet",
+        f"customer VNet: public addresses leave {', '.join(names)} only {egress}; no NSG rule allows the internet",
     )  # fmt: skip
 
 
@@ -444,17 +451,17 @@ class HubPeering:
 
 def hub_peering(spec: SecureMLWorkspaceSpec, live: LiveLookup) -> HubPeering | None:
     """Both sides of the hub peering from this walk's live bodies; None when the spec has no peering."""
-    ids = cn.hub_peering_ids(spec)
+    ids = hub_peering_ids(spec)
     if ids is None:
         return None
     peering_id, hub_id = ids
-    spoke = cn.virtual_network_id(spec)
+    spoke = virtual_network_id(spec)
     ours, hub = live(peering_id.key), live(hub_id.key)
     back = next(
         (
             peering
             for peering in get_path(hub or {}, "properties.virtualNetworkPeerings") or []
-            if str(get_path(peering, "properties.remoteVirtualNetwork.id") or "").lower() == str(spoke).lower()
+            if same_id(get_path(peering, "properties.remoteVirtualNetwork.id"), str(spoke))
         ),
         None,
     )

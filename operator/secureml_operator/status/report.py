@@ -7,14 +7,16 @@ from typing import Any
 
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.api.rules import usable_addresses
-from secureml_operator.azure.ids import ArmId
-from secureml_operator.desired import customer_network as cn
+from secureml_operator.azure.ids import ArmId, id_key, same_id
+from secureml_operator.desired.allowlists import egress_ips
+from secureml_operator.desired.approvals import endpoint_rules, ours_pending
 from secureml_operator.desired.fields import Json, get_path
 from secureml_operator.desired.graph import DesiredGraph, Lifecycle, LiveLookup
 from secureml_operator.desired.observed import Observed
-from secureml_operator.desired.workspace import endpoint_rules, ours_pending, workspace_id
+from secureml_operator.desired.roles import PRIVATE_ENDPOINTS, Role
+from secureml_operator.desired.vnet import declared_subnets, subnet_name
 from secureml_operator.engine.conflicts import CONFLICT_THRESHOLD, RESET_ANNOTATION, Conflicts
-from secureml_operator.engine.engine import Action, Change, Outcome, RunReport
+from secureml_operator.engine.engine import Action, Change, NodeResult, Outcome, RunReport
 from secureml_operator.engine.errors import Failure, classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger
 from secureml_operator.status import conditions as c
@@ -22,8 +24,6 @@ from secureml_operator.status import isolation
 from secureml_operator.status.conditions import Condition, now
 
 DRIFT_ITEMS_KEPT = 20
-PUBLIC_IP = "microsoft.network/publicipaddresses"
-PRIVATE_ENDPOINT = "microsoft.network/privateendpoints"
 
 
 def first_failure(report: RunReport) -> Failure | None:
@@ -35,12 +35,18 @@ def first_failure(report: RunReport) -> Failure | None:
     return type(failure)(failure.reason, f"{resource}: {failure.message}")
 
 
+def _live(report: RunReport, role: Role) -> Json | None:
+    """The live body the walk ended with for the one node of this role."""
+    result = report.one(role)
+    return result.live if result is not None else None
+
+
 def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
     """What users need from Azure: workspace id and network status, private endpoint IP."""
     status: dict[str, Any] = {
         "isolation": spec.outbound.managed_network.isolation_mode if spec.outbound.managed_network else "CustomerVNet"
     }
-    workspace = report.live(workspace_id(spec))
+    workspace = _live(report, Role.WORKSPACE)
     if workspace is not None:
         network = get_path(workspace, "properties.managedNetwork.status") or {}
         status["workspace"] = {
@@ -48,12 +54,12 @@ def facts(spec: SecureMLWorkspaceSpec, report: RunReport) -> dict[str, Any]:
             "managedNetworkStatus": network.get("status"),
             "sparkReady": network.get("sparkReady"),
         }
-    for result in report.results.values():
-        if result.type.lower() == PRIVATE_ENDPOINT and result.live:
-            configs = get_path(result.live, "properties.customDnsConfigs") or []
-            addresses = [ip for config in configs for ip in config.get("ipAddresses", [])]
-            fqdns = [config["fqdn"] for config in configs if config.get("fqdn")]
-            status["privateEndpoint"] = {"ipAddress": addresses[0] if addresses else None, "fqdns": fqdns}
+    endpoint = _live(report, Role.WORKSPACE_PRIVATE_ENDPOINT)
+    if endpoint:
+        configs = get_path(endpoint, "properties.customDnsConfigs") or []
+        addresses = [ip for config in configs for ip in config.get("ipAddresses", [])]
+        fqdns = [config["fqdn"] for config in configs if config.get("fqdn")]
+        status["privateEndpoint"] = {"ipAddress": addresses[0] if addresses else None, "fqdns": fqdns}
     return status
 
 
@@ -62,40 +68,37 @@ def customer_network_facts(spec: SecureMLWorkspaceSpec, report: RunReport, obser
     network = spec.outbound.customer_network
     if network is None:
         return {}
-    live = report.lookup
-    public_ips = tuple(key for key, result in report.results.items() if result.type.lower() == PUBLIC_IP)
-    ips = cn.egress_ips(live, public_ips, observed)
-    subnets = cn.subnet_ids_by_role(spec)
-    capacity = []
-    for role, subnet in network.subnets.roles():
-        body = live(subnets[role].key) or {}
-        capacity.append(
-            {
-                "role": role,
-                "name": subnets[role].name,
-                "addressPrefix": subnet.address_prefix,
-                "capacity": usable_addresses(subnet.address_prefix),
-                "used": len(_nics_in(subnets[role], body, report)),
-                "expected": subnet.expected_addresses,
-            }
-        )
+    ips = egress_ips((result.live for result in report.by_role(Role.EGRESS_PUBLIC_IP)), observed)
+    endpoints = report.by_role(*PRIVATE_ENDPOINTS)
+    capacity = [
+        {
+            "role": role.value,
+            "name": subnet_name(role, subnet),
+            "addressPrefix": subnet.address_prefix,
+            "capacity": usable_addresses(subnet.address_prefix),
+            "used": len(_nics_in(report.one(role.node_role), endpoints)),
+            "expected": subnet.expected_addresses,
+        }
+        for role, subnet in declared_subnets(network)
+    ]
     return {
         "egressIPs": list(ips),
         "subnets": capacity,
-        "defaultRoute": _default_route(live(subnets["training"].key) or {}, live),
+        "defaultRoute": _default_route(_live(report, Role.TRAINING_SUBNET) or {}, report.lookup),
     }
 
 
-def _nics_in(subnet_id: ArmId, subnet: Json, report: RunReport) -> set[str]:
+def _nics_in(subnet: NodeResult | None, endpoints: list[NodeResult]) -> set[str]:
     """One address per NIC (compute node or private endpoint): those the subnet listed when read,
     and those of endpoints this walk created in it afterwards."""
-    configurations = get_path(subnet, "properties.ipConfigurations") or []
-    nics = {str(config.get("id", "")).lower().split("/ipconfigurations/")[0] for config in configurations}
-    for result in report.results.values():
-        body = result.live or {}
-        in_subnet = str(get_path(body, "properties.subnet.id") or "").lower() == str(subnet_id).lower()
-        if result.type.lower() == PRIVATE_ENDPOINT and in_subnet:
-            nics |= {str(nic.get("id", "")).lower() for nic in get_path(body, "properties.networkInterfaces") or []}
+    if subnet is None:
+        return set()
+    configurations = get_path(subnet.live or {}, "properties.ipConfigurations") or []
+    nics = {id_key(str(config.get("id", ""))).split("/ipconfigurations/")[0] for config in configurations}
+    for endpoint in endpoints:
+        body = endpoint.live or {}
+        if same_id(get_path(body, "properties.subnet.id"), subnet.id):
+            nics |= {id_key(str(nic.get("id", ""))) for nic in get_path(body, "properties.networkInterfaces") or []}
     return nics
 
 
@@ -159,13 +162,13 @@ def isolation_conditions(
 ) -> list[Condition]:
     """InboundIsolated and OutboundIsolated from the live bodies of this walk (status/isolation.py).
     `observed`: what preflight read (the firewall's private IP is the declared egress)."""
-    workspace = report.live(workspace_id(spec))
+    workspace = _live(report, Role.WORKSPACE)
     inbound = isolation.inbound(workspace, allowlist_widest_prefix)
     managed = spec.outbound.managed_network
     if managed is not None:
         return [inbound, isolation.managed_outbound(workspace, managed.provision_now)]
     firewall_ip = (observed or Observed()).firewall_private_ip
-    return [inbound, isolation.customer_outbound(spec, report.lookup, firewall_ip)]
+    return [inbound, isolation.customer_outbound(spec, report, firewall_ip)]
 
 
 def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: RunReport) -> list[str] | None:
@@ -176,15 +179,15 @@ def pending_approvals(spec: SecureMLWorkspaceSpec, graph: DesiredGraph, report: 
         return None
     pending = []
     rules = endpoint_rules(spec)
-    workspace = report.live(workspace_id(spec))
+    workspace = _live(report, Role.WORKSPACE)
     for node in graph:
         result = report.results.get(node.key)
-        if node.lifecycle is not Lifecycle.EXTERNAL or result is None or node.key not in rules:
+        if node.role is not Role.APPROVAL_TARGET or result is None:
             continue
-        approved_now = {change.resource.lower() for change in result.changes if change.action is Action.CORRECTED}
-        for connection in ours_pending(result.live or {}, workspace, rules[node.key]):
+        approved_now = {id_key(change.resource) for change in result.changes if change.action is Action.CORRECTED}
+        for connection in ours_pending(result.live or {}, workspace, rules.get(node.key, [])):
             connection_id = node.id.child("privateEndpointConnections", connection["name"])
-            if str(connection_id).lower() not in approved_now:
+            if connection_id.key not in approved_now:
                 pending.append(f"{node.id.name}/{connection['name']}")
     return pending
 
