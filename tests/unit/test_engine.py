@@ -410,6 +410,33 @@ async def test_a_shared_dns_zone_and_link_the_workspace_next_door_resolves_throu
     assert fake.live(litware("Microsoft.Network/privateEndpoints/pe-mlw-litware-private")) is None
 
 
+@pytest.mark.parametrize("first", ["05", "02"])
+async def test_the_last_workspace_using_a_shared_dns_zone_removes_it_whichever_created_it(first: str) -> None:
+    """The two workspaces of the test above, deleted in either order: the zones and links go with the
+    last one, also when the other one made them. A zone the platform made (no operator mark) stays."""
+    fake = seeded_fake()
+    platform_zone = litware("Microsoft.Network/privateDnsZones/privatelink.notebooks.azure.net")
+    fake.seed(platform_zone, {"location": "global", "tags": {"owner": "platform"}, "properties": {}})
+    before = {key: _without_etag(fake.live(ArmId.parse(key))) for key in fake.ids()}
+    owners = {"05": OWNER, "02": NEXT_DOOR}
+    ledgers = {}
+    for example in owners:
+        fake, ledgers[example] = await converged(spec(example), fake, owner=owners[example])
+    second = "02" if first == "05" else "05"
+    for example in owners:  # the API zone and both links: the operator made them; not the platform's zone
+        dns = [entry for entry in ledgers[example].entries.values() if "privatednszones" in entry.key]
+        assert [entry.origin for entry in dns] == [Origin.SHARED] * 3, example
+        assert platform_zone.key not in ledgers[example].entries
+
+    for example in (first, second):
+        report = await engine(fake, spec(example), ledgers[example], owner=owners[example]).teardown(
+            plan(spec(example), _observed_allowlists(ledgers[example], nobody_else))
+        )
+        assert report.failures == []
+
+    assert {key: _without_etag(fake.live(ArmId.parse(key))) for key in fake.ids()} == before
+
+
 # conflicting writers -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("policy", "fought"), [(False, Action.CORRECTED), (True, Action.REVERTED)], ids=["a person", "an Azure Policy"]

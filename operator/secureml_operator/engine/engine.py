@@ -321,15 +321,16 @@ class Engine:
 
     def _settle(self, node: Node, live: Json) -> Origin | None:
         """Who the existing resource of a node is for us: ownership is checked for what we own; a
-        shared resource whose create we announced is recorded if it bears our mark; someone else's
-        resource is only adjusted."""
+        shared resource (a private DNS zone or link) the operator made, for us or for another
+        workspace that uses it too, is recorded as Shared, so whichever of them goes last removes
+        it; one without the operator's mark is someone else's and only adjusted."""
         if node.lifecycle is Lifecycle.OWNED:
             return self._ownership(node, live)
         entry = self.ledger.get(str(node.id))
-        if node.lifecycle is Lifecycle.SHARED and entry is not None and entry.pending:
-            if _owner_uid(live) == self.owner.uid:
+        if node.lifecycle is Lifecycle.SHARED and (entry is None or entry.pending):
+            if _owner_uid(live) is not None:
                 self.ledger.confirm(str(node.id), node.id.type, Origin.SHARED, live)
-            else:
+            elif entry is not None:
                 self.ledger.forget(str(node.id))
         return None
 
@@ -631,6 +632,8 @@ class Engine:
         owner_uid = _owner_uid(live)
         if entry.pending and "location" in live:
             return owner_uid == self.owner.uid
+        if entry.origin is Origin.SHARED:  # the operator's mark, for whichever workspace made it
+            return owner_uid is not None
         return owner_uid is None or owner_uid == self.owner.uid
 
     async def _release_adopted(self, entry: Entry, report: RunReport) -> None:
