@@ -30,6 +30,7 @@ FIREWALL_ID = (  # the hub firewall of example 4, in the connectivity subscripti
     "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-connectivity/providers/"
     "Microsoft.Network/azureFirewalls/fw-hub"
 )
+FIREWALL_POLICY_ID = FIREWALL_ID.replace("azureFirewalls/fw-hub", "firewallPolicies/afwp-hub")  # fw-hub's policy
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ CASES = [
          rule="firewall-named"),
     Case("firewall-not-a-firewall", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
         "id": FIREWALL_ID.replace("azureFirewalls", "networkVirtualAppliances")}}), rule="firewall-id-type"),
+    Case("firewall-policy-not-a-policy", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
+        "id": FIREWALL_ID, "policyId": FIREWALL_ID}}), rule="firewall-policy-id-type"),
     Case("peer-from-hub-without-hub", CUSTOMER, lambda m: _customer(m).update(egress={"firewall": {
         "privateIpAddress": "10.1.0.4", "peerFromHub": True}}), rule="firewall-peer-from-hub"),
     Case("drift-too-fast", MANAGED, lambda m: _spec(m)["drift"].update(interval="5s"), rule="drift-interval-minimum"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apicases import CUSTOMER, MANAGED, Case, Manifest, _customer, _managed, _spec
+from apicases import CUSTOMER, FIREWALL_POLICY_ID, MANAGED, Case, Manifest, _customer, _managed, _spec
 
 Mutation = Callable[[Manifest], None]
 
@@ -100,6 +100,8 @@ ACCEPTED = [
         {"name": "blob", "fqdn": "*.blob.core.windows.net"}, {"name": "hf-any", "fqdn": "*.hf.co"}])),
     Case("firewall-ip-shared-space", FIREWALL, _firewall_ip("100.64.0.4")),
     Case("firewall-ip-rfc1918-edge", FIREWALL, _firewall_ip("172.31.255.254")),
+    Case("firewall-policy-any-casing", FIREWALL, lambda m: _customer(m)["egress"]["firewall"].update(
+        policyId=FIREWALL_POLICY_ID.replace("Microsoft.Network/firewallPolicies", "microsoft.network/firewallpolicies"))),
     Case("service-tag-port-edges", MANAGED, _service_tag_ports("1,443,8000-8080,65535")),
     Case("service-tag-all-ports", MANAGED, _service_tag_ports("1-65535")),
     Case("nsg-rule-edges", CUSTOMER, _nsg_rule(

@@ -348,7 +348,8 @@ class ArmEmulator:
         operation = conflicts.blocking(self.state, request.method, path)
         if operation is None:
             return None
-        status, body, headers = conflicts.answer(path, operation, self._operation_url(request, operation.id, "async"))
+        status_uri = self._operation_url(request, operation.id, "async")
+        status, body, headers = conflicts.answer(request.method, path, operation, status_uri)
         return web.json_response(body, status=status, headers=headers)
 
     def _drop(self, request: web.Request, rule: Resource) -> web.StreamResponse:

@@ -1,11 +1,12 @@
 """Operations that take time and conflict, answered as Azure's resource providers answer them.
 
-A write to a virtual network, NSG, route table or Azure ML workspace, or to one of their children
-(subnets, peerings, security rules, routes, outbound rules), holds its parent's lock while its
-operation runs (`lro_seconds`). With `conflicts` on, another write under a held lock is refused the
-way the provider refuses it; with `outbound_rule_loss` on, an outbound-rule write that arrives while
-another rule operation of the same workspace runs is acknowledged and silently dropped. What each
-answer is based on, and what is not verified, is in docs/emulator.md.
+A write to a virtual network, NSG, route table, Azure Firewall policy or Azure ML workspace, or to one
+of their children (subnets, peerings, security rules, routes, rule collection groups, outbound rules),
+holds its parent's lock while its operation runs (`lro_seconds`). With `conflicts` on, another write
+under a held lock is refused the way the provider refuses it; with `outbound_rule_loss` on, an
+outbound-rule write that arrives while another rule operation of the same workspace runs is
+acknowledged and silently dropped. What each answer is based on, and what is not verified, is in
+docs/emulator.md.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import time
 
 from armemu.arm import type_of
+from armemu.kinds.firewall import FIREWALL_POLICY, RULE_COLLECTION_GROUP
 from armemu.kinds.ml import OUTBOUND_RULE, WORKSPACE
 from armemu.state import Json, Operation, State
 
@@ -22,6 +24,7 @@ LOCKED_TYPES = frozenset(
         "microsoft.network/virtualnetworks",
         "microsoft.network/networksecuritygroups",
         "microsoft.network/routetables",
+        FIREWALL_POLICY,
         WORKSPACE,
     }
 )
@@ -60,12 +63,19 @@ def blocking(state: State, method: str, path: str) -> Operation | None:
     return max(state.running_in(scope), key=lambda operation: operation.done_at, default=None)
 
 
-def answer(path: str, operation: Operation, status_uri: str) -> tuple[int, Json, dict[str, str]]:
+def answer(method: str, path: str, operation: Operation, status_uri: str) -> tuple[int, Json, dict[str, str]]:
     """Status, body and headers of the refusal: Network answers a write to the locked resource itself
     429 RetryableError (RetryableErrorDueToAnotherOperation) and a write to a child 409
-    AnotherOperationInProgress; Machine Learning answers 409 Conflict."""
+    AnotherOperationInProgress, but the delete of a rule collection group with its own code; Machine
+    Learning answers 409 Conflict."""
     scope = scope_of(path) or path
     wait = max(1, math.ceil(operation.done_at - time.monotonic()))
+    if method == "DELETE" and type_of(path) == RULE_COLLECTION_GROUP:
+        message = (
+            f"Firewall Policy Rule Collection Group {path.rstrip('/').rsplit('/', 1)[-1]} can not be deleted because "
+            f"it is in Updating state from previous operation ID : {operation.id}."
+        )
+        return 409, _error("FirewallPolicyRuleCollectionGroupDeleteNotAllowedWhenUpdatingOrDeleting", message), {}
     if type_of(scope) == WORKSPACE:
         message = (
             "Conflict of operation, another operation on same entity is already running in workspace "

@@ -155,8 +155,8 @@ class Emulator:
         self.admin("POST", "/config", settings)
 
     def operations(self, seconds: float, conflicts: bool = True, rule_loss: bool = False) -> None:
-        """Operations take `seconds`; with `conflicts`, another write to a VNet, NSG, route table or
-        workspace meanwhile gets Azure's conflict answer; `rule_loss` acknowledges and drops an outbound
+        """Operations take `seconds`; with `conflicts`, another write to a VNet, NSG, route table, firewall
+        policy or workspace meanwhile gets Azure's conflict answer; `rule_loss` acknowledges and drops an outbound
         rule written while another rule operation of its workspace runs (armemu/conflicts.py)."""
         self.configure(lro_seconds=seconds, conflicts=conflicts, outbound_rule_loss=rule_loss)
 

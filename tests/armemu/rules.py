@@ -1,7 +1,7 @@
 """Rules the resource providers enforce on a body that deserialized fine: NSG rule priorities,
 address prefixes and port ranges; routes and their next hop; service endpoint policy definitions;
-Azure ML outbound rule destinations. Each type's behaviour (armemu/kinds/) says which of them its
-bodies (and the children it lists inline) must pass.
+Azure ML outbound rule destinations; Azure Firewall policy rule collection groups. Each type's
+behaviour (armemu/kinds/) says which of them its bodies (and the children it lists inline) must pass.
 
 Each refusal carries the code and message Azure answers with where a public report shows it;
 docs/emulator.md lists the ones whose exact answer is not verified.
@@ -10,6 +10,7 @@ docs/emulator.md lists the ones whose exact answer is not verified.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -267,3 +268,155 @@ def _destination_key(body: Json) -> tuple[str, ...]:
         return ("servicetag", str(destination["serviceTag"]).lower())
     target = str(destination.get("serviceResourceId", "")).lower()
     return ("privateendpoint", target, str(destination.get("subresourceTarget", "")).lower())
+
+
+# Azure Firewall policy rule collection groups ---------------------------------------------------
+
+FIREWALL_PRIORITIES = range(100, 65001)  # groups and collections: the spec's minimum and maximum
+APPLICATION_PORTS = range(0, 64001)  # FirewallPolicyRuleApplicationProtocol.port
+RULE_TYPES = {  # the rules a collection of each type may hold, one type per collection
+    "firewallpolicyfilterrulecollection": ("applicationrule", "networkrule"),
+    "firewallpolicynatrulecollection": ("natrule",),
+}
+
+
+class FirewallPolicyRefusal(ArmError):
+    """The firewall policy provider's 400: not ARM's error object but ASP.NET's ModelState, holding the
+    inner error as a JSON string (Azure/azure-cli#24493, #18932)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(400, code, message)
+
+    def body(self) -> Json:
+        inner = {"Status": "Failed", "Error": {"Code": self.code, "Message": self.message, "Target": None}}
+        return {"Message": "The request is invalid.", "ModelState": {"resource": [json.dumps(inner)]}}
+
+
+def check_rule_collection_group(group_id: str, body: Json, others: list[tuple[str, Json]], dns_proxy: bool) -> None:
+    """A priority in range and unique in the policy; collections in range, named uniquely, each holding
+    well-formed rules of its own type; FQDNs in network rules only where the policy's DNS proxy is on."""
+    properties = body.get("properties") or {}
+    name, priority = _name(group_id), properties.get("priority")
+    if not isinstance(priority, int) or priority not in FIREWALL_PRIORITIES:
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyRuleCollectionGroupInvalidPriority",
+            f"Rule Collection Group {name} has invalid priority {priority}. Valid range is 100-65000.",
+        )
+    for other_id, other in others:
+        if get_path(other, "properties.priority") == priority:
+            raise FirewallPolicyRefusal(
+                "FirewallPolicyRuleCollectionGroupPriorityConflict",
+                f"Rule Collection Group {name} has the same priority {priority} as Rule Collection Group "
+                f"{_name(other_id)} of the firewall policy. Priorities must be unique within a firewall policy.",
+            )
+    seen: set[str] = set()
+    for collection in properties.get("ruleCollections") or []:
+        collection_name = str(collection.get("name") or "")
+        if collection_name.lower() in seen:
+            raise FirewallPolicyRefusal(
+                "FirewallPolicyRuleCollectionNameNotUnique",
+                f"Rule Collection Group {name} has more than one Rule Collection named {collection_name}.",
+            )
+        seen.add(collection_name.lower())
+        _check_rule_collection(name, collection_name, collection)
+        for rule in collection.get("rules") or []:
+            if rule.get("destinationFqdns") and str(rule.get("ruleType")).lower() == "networkrule" and not dns_proxy:
+                raise FirewallPolicyRefusal(
+                    "FirewallPolicyNetworkRuleFqdnsNeedDnsProxy",
+                    f"Firewall Policy Network Rule {rule.get('name') or ''} uses destinationFqdns, which needs the "
+                    "firewall policy's DNS proxy (dnsSettings.enableProxy).",
+                )
+
+
+def _check_rule_collection(group: str, name: str, collection: Json) -> None:
+    priority = collection.get("priority")
+    if not isinstance(priority, int) or priority not in FIREWALL_PRIORITIES:
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyRuleCollectionInvalidPriority",
+            f"Rule Collection {name} of Rule Collection Group {group} has invalid priority {priority}. Valid range "
+            "is 100-65000.",
+        )
+    kind = str(collection.get("ruleCollectionType")).lower()
+    if kind == "firewallpolicyfilterrulecollection" and not get_path(collection, "action.type"):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyFilterRuleCollectionActionMissing",
+            f"Rule Collection {name} of Rule Collection Group {group} must have an action: Allow or Deny.",
+        )
+    rules = collection.get("rules") or []
+    types = {str(rule.get("ruleType")).lower() for rule in rules}
+    if len(types) > 1 or not types <= set(RULE_TYPES.get(kind, ())):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyRuleCollectionRuleTypeMismatch",
+            f"Rule Collection {name} of Rule Collection Group {group} holds rules of types {sorted(types)}: a "
+            f"{collection.get('ruleCollectionType')} holds rules of one of the types {list(RULE_TYPES.get(kind, ()))}.",
+        )
+    for rule in rules:
+        check = RULE_CHECKS.get(str(rule.get("ruleType")).lower())
+        if check is not None:
+            check(rule)
+
+
+def _check_application_rule(rule: Json) -> None:
+    """Protocols (Http, Https; ports 0-64000), a source, and a destination: FQDNs (host names, no scheme,
+    port or path), FQDN tags, URLs or web categories."""
+    name = rule.get("name") or ""
+    protocols = rule.get("protocols") or []
+    if not protocols or any(protocol.get("port") not in APPLICATION_PORTS for protocol in protocols):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyApplicationRuleInvalidProtocols",
+            f"Firewall Policy Application Rule {name} must have protocols, each with a port from 0 to 64000.",
+        )
+    if not any(rule.get(field) for field in ("sourceAddresses", "sourceIpGroups")):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyApplicationRuleSourceMissing",
+            f"Firewall Policy Application Rule {name} must have one of sourceAddresses or sourceIpGroups specified.",
+        )
+    if not any(rule.get(field) for field in ("targetFqdns", "fqdnTags", "targetUrls", "webCategories")):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyApplicationRuleTargetMissing",
+            f"Firewall Policy Application Rule {name} must have one of targetFqdns, fqdnTags, targetUrls or "
+            "webCategories specified.",
+        )
+    for fqdn in rule.get("targetFqdns") or []:
+        if fqdn != "*" and not FQDN.match(str(fqdn)):
+            raise FirewallPolicyRefusal(
+                "FirewallPolicyApplicationRuleInvalidTargetFqdn",
+                f"Firewall Policy Application Rule {name} has an invalid target FQDN {fqdn}.",
+            )
+
+
+def _check_network_rule(rule: Json) -> None:
+    """Protocols, a source and ports (Azure's answer when they are missing is known), a destination, and
+    ports `*`, `n` or `n-m`."""
+    name = rule.get("name") or ""
+    ports = rule.get("destinationPorts") or []
+    if not any(rule.get(field) for field in ("sourceAddresses", "sourceIpGroups")) or not ports:
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyRuleIpAddressesAndPortsMustBeSpecified",
+            f"Firewall Policy Rule {name} should have IP addresses and ports specified. * is used to match all.",
+        )
+    if not any(rule.get(field) for field in ("destinationAddresses", "destinationIpGroups", "destinationFqdns")):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyNetworkRuleDestinationMissing",
+            f"Firewall Policy Network Rule {name} must have one of destinationAddresses, destinationIpGroups or "
+            "destinationFqdns specified",
+        )
+    if not rule.get("ipProtocols"):
+        raise FirewallPolicyRefusal(
+            "FirewallPolicyNetworkRuleProtocolsMissing", f"Firewall Policy Network Rule {name} must have ipProtocols."
+        )
+    for fqdn in rule.get("destinationFqdns") or []:
+        if "*" in str(fqdn) or not FQDN.match(str(fqdn)):  # no wildcards in network rules, by design
+            raise FirewallPolicyRefusal(
+                "FirewallPolicyNetworkRuleInvalidFqdn",
+                f"Firewall Policy Network Rule {name} has an invalid FQDN {fqdn}.",
+            )
+    for port in ports:
+        if not _port_range(port):
+            raise FirewallPolicyRefusal(
+                "FirewallPolicyNetworkRuleInvalidPort",
+                f"Firewall Policy Network Rule {name} has an invalid port {port}.",
+            )
+
+
+RULE_CHECKS = {"applicationrule": _check_application_rule, "networkrule": _check_network_rule}  # NAT: schema only

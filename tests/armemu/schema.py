@@ -66,6 +66,12 @@ MODELS: dict[str, tuple[str, str, str]] = {
         "ServiceEndpointPolicyDefinition",
     ),
     "microsoft.network/azurefirewalls": (NETWORK, "AzureFirewall", "TagsObject"),
+    "microsoft.network/firewallpolicies": (NETWORK, "FirewallPolicy", "TagsObject"),
+    "microsoft.network/firewallpolicies/rulecollectiongroups": (
+        NETWORK,
+        "FirewallPolicyRuleCollectionGroup",
+        "FirewallPolicyRuleCollectionGroup",
+    ),
     "microsoft.network/privatednszones": (PRIVATE_DNS, "PrivateZone", "PrivateZone"),
     "microsoft.network/privatednszones/virtualnetworklinks": (
         PRIVATE_DNS,
@@ -224,7 +230,11 @@ def model_of(cls: type) -> Obj:
     """The object shape of an SDK model class (msrest or TypeSpec)."""
     if isinstance(getattr(cls, "_attribute_map", None), dict):
         return Obj(cls.__name__, lambda: _msrest_fields(cls))
-    discriminators = [name for name, field in _rest_fields(cls) if getattr(field, "_is_discriminator", False)]
+    discriminators = [  # by REST name: `ruleCollectionType`, not the attribute `rule_collection_type`
+        field._rest_name_input or name
+        for name, field in _rest_fields(cls)
+        if getattr(field, "_is_discriminator", False)
+    ]
     mapping = vars(cls).get("__mapping__")
     variants = (lambda: {key: model_of(sub) for key, sub in mapping.items()}) if mapping else None
     return Obj(cls.__name__, lambda: _typespec_fields(cls), variants, discriminators[0] if mapping else None)

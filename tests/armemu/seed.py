@@ -3,7 +3,8 @@ installs the operator. Written straight into the state, as Azure would have it.
 
 Two subscriptions, in the standard hub-and-spoke layout: the workload subscription's resource group
 rg-litware (the workspace's dependencies, a client VNet), and a connectivity subscription's
-rg-connectivity holding the hub VNet and its firewall, which spokes peer with and route to."""
+rg-connectivity holding the hub VNet and its firewall, which spokes peer with and route to, and the
+firewall's policy with the platform team's own rule collection group."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ LOCATION = "brazilsouth"
 HUB_VNET = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-hub"
 HUB_FIREWALL = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/azureFirewalls/fw-hub"
 HUB_PUBLIC_IP = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/publicIPAddresses/pip-fw-hub"
+HUB_FIREWALL_POLICY = f"{CONNECTIVITY_PROVIDERS}/Microsoft.Network/firewallPolicies/afwp-hub"
+PLATFORM_RULES = f"{HUB_FIREWALL_POLICY}/ruleCollectionGroups/platform"  # the platform team's own: never touched
+HUB_ADDRESSES = ["10.0.0.0/8"]
 RESOURCE_GROUP = {"location": LOCATION, "tags": {}, "properties": {"provisioningState": "Succeeded"}}
 
 LITWARE_RESOURCES: list[tuple[str, Json]] = [
@@ -96,9 +100,55 @@ CONNECTIVITY_RESOURCES: list[tuple[str, Json]] = [
         },
     ),
     (
+        HUB_FIREWALL_POLICY,
+        {"properties": {"sku": {"tier": "Standard"}, "threatIntelMode": "Alert", "dnsSettings": {"enableProxy": True}}},
+    ),
+    (
+        PLATFORM_RULES,
+        {
+            "properties": {
+                "priority": 100,
+                "ruleCollections": [
+                    {
+                        "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                        "name": "platform-network",
+                        "priority": 100,
+                        "action": {"type": "Allow"},
+                        "rules": [
+                            {
+                                "ruleType": "NetworkRule",
+                                "name": "azure-dns",
+                                "ipProtocols": ["UDP", "TCP"],
+                                "sourceAddresses": HUB_ADDRESSES,
+                                "destinationAddresses": ["168.63.129.16"],
+                                "destinationPorts": ["53"],
+                            }
+                        ],
+                    },
+                    {
+                        "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                        "name": "platform-web",
+                        "priority": 200,
+                        "action": {"type": "Allow"},
+                        "rules": [
+                            {
+                                "ruleType": "ApplicationRule",
+                                "name": "windows-update",
+                                "protocols": [{"protocolType": "Https", "port": 443}],
+                                "sourceAddresses": HUB_ADDRESSES,
+                                "fqdnTags": ["WindowsUpdate"],
+                            }
+                        ],
+                    },
+                ],
+            }
+        },
+    ),
+    (
         HUB_FIREWALL,
         {
             "properties": {
+                "firewallPolicy": {"id": HUB_FIREWALL_POLICY},
                 "ipConfigurations": [
                     {
                         "name": "fw-ipconfig",
@@ -108,7 +158,7 @@ CONNECTIVITY_RESOURCES: list[tuple[str, Json]] = [
                             "subnet": {"id": f"{HUB_VNET}/subnets/AzureFirewallSubnet"},
                         },
                     }
-                ]
+                ],
             }
         },
     ),

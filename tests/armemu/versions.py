@@ -78,6 +78,8 @@ SINCE = {
     "microsoft.network/privatelinkservices": "2019-04-01",
     "microsoft.network/serviceendpointpolicies": "2018-07-01",
     "microsoft.network/serviceendpointpolicies/serviceendpointpolicydefinitions": "2018-07-01",
+    "microsoft.network/firewallpolicies": "2019-06-01",
+    "microsoft.network/firewallpolicies/rulecollectiongroups": "2020-04-01",  # ruleGroups before
     "microsoft.machinelearningservices/workspaces/outboundrules": "2023-10-01",
 }
 
@@ -88,7 +90,7 @@ def served(kind: str) -> tuple[str, ...]:
     if kind.startswith("microsoft.network/privatednszones"):
         return PRIVATE_DNS
     namespace = kind.split("/", 1)[0]
-    since = next((SINCE[prefix] for prefix in SINCE if kind == prefix or kind.startswith(prefix + "/")), "")
+    since = max((SINCE[prefix] for prefix in SINCE if kind == prefix or kind.startswith(prefix + "/")), default="")
     previews = ml_client_versions() if namespace == "microsoft.machinelearningservices" else ()
     return tuple(sorted(version for version in {*PROVIDERS.get(namespace, ()), *previews} if version >= since))
 

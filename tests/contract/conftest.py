@@ -6,13 +6,17 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from azure.identity import ClientSecretCredential
+from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 
 from armemu import Emulator
+from secureml_operator.azure.arm import ArmClient
+from secureml_operator.azure.budget import BudgetRegistry, BudgetSettings
+from secureml_operator.azure.cloud import CloudSettings
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
@@ -60,3 +64,15 @@ def raw_call(emulator: Emulator, method: str, path_and_query: str, body: Any = N
             return response.status, response.headers, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, error.headers, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+async def arm(arm_emulator: Emulator) -> AsyncIterator[ArmClient]:
+    """The operator's client for the emulator's service principal, as AzureAccess builds it."""
+    principal, options = credential_args(arm_emulator)
+    cloud = CloudSettings("Custom", arm_emulator.endpoint, arm_emulator.endpoint, str(arm_emulator.ca_path))
+    async with AsyncClientSecretCredential(*principal, **options) as credential:
+        slow = BudgetSettings(reads_per_second=0.01, writes_per_second=0.01)  # spent tokens stay spent
+        client = ArmClient(credential, cloud, BudgetRegistry(slow), polling_interval=0)
+        yield client
+        await client.close()

@@ -31,6 +31,7 @@ ROUTE_TABLE = f"{NET}/routeTables/rt-s"
 ENDPOINT = f"{NET}/privateEndpoints/pe-s"
 ZONE = f"{NET}/privateDnsZones/privatelink.blob.core.windows.net"
 POLICY = f"{NET}/serviceEndpointPolicies/sep-s"
+FIREWALL_POLICY = f"{NET}/firewallPolicies/afwp-s"
 WORKSPACE = f"{PROVIDERS}/Microsoft.MachineLearningServices/workspaces/ws-s"
 STORAGE = f"{PROVIDERS}/Microsoft.Storage/storageAccounts/stlitware"
 VAULT = f"{PROVIDERS}/Microsoft.KeyVault/vaults/kv-litware"
@@ -125,6 +126,33 @@ WRITES: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"properties": {"service": "Microsoft.Storage", "serviceResources": [STORAGE]}},
     ),
     "microsoft.network/azurefirewalls": ("PUT", f"{NET}/azureFirewalls/fw-s", {"location": LOCATION}),
+    "microsoft.network/firewallpolicies": ("PUT", FIREWALL_POLICY, {"location": LOCATION}),
+    "microsoft.network/firewallpolicies/rulecollectiongroups": (
+        "PUT",
+        f"{FIREWALL_POLICY}/ruleCollectionGroups/secureml-ws-s",
+        {
+            "properties": {
+                "priority": 300,
+                "ruleCollections": [
+                    {
+                        "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                        "name": "azureml",
+                        "priority": 100,
+                        "action": {"type": "Allow"},
+                        "rules": [
+                            {
+                                "ruleType": "ApplicationRule",
+                                "name": "studio",
+                                "protocols": [{"protocolType": "Https", "port": 443}],
+                                "sourceAddresses": ["10.9.1.0/24"],
+                                "targetFqdns": ["ml.azure.com"],
+                            }
+                        ],
+                    }
+                ],
+            }
+        },
+    ),
     "microsoft.machinelearningservices/workspaces": (
         "PUT",
         WORKSPACE,

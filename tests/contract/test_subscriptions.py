@@ -5,14 +5,12 @@ resourceGuid, and Azure ML's managed private endpoints: the emulator's answers, 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from azure.ai.ml._restclient.arm_ml_service import MachineLearningServicesMgmtClient
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.identity import ClientSecretCredential
-from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as network_models
 from azure.mgmt.resource.resources import ResourceManagementClient
@@ -29,26 +27,12 @@ from armemu.seed import (
     PROVIDERS,
     SUBSCRIPTION,
 )
-from contract.conftest import client_options, credential_args
+from contract.conftest import client_options
 from secureml_operator.azure.arm import ArmClient
-from secureml_operator.azure.budget import BudgetRegistry, BudgetSettings
-from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
 
 RG = "rg-litware"
 LOCATION = {"location": "brazilsouth"}
-
-
-@pytest.fixture
-async def arm(arm_emulator: Emulator) -> AsyncIterator[ArmClient]:
-    """The operator's client for the emulator's service principal, as AzureAccess builds it."""
-    principal, options = credential_args(arm_emulator)
-    cloud = CloudSettings("Custom", arm_emulator.endpoint, arm_emulator.endpoint, str(arm_emulator.ca_path))
-    async with AsyncClientSecretCredential(*principal, **options) as credential:
-        slow = BudgetSettings(reads_per_second=0.01, writes_per_second=0.01)  # spent tokens stay spent
-        client = ArmClient(credential, cloud, BudgetRegistry(slow), polling_interval=0)
-        yield client
-        await client.close()
 
 
 def _writes_used(arm: ArmClient, subscription: str) -> float:

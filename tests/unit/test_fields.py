@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from secureml_operator.desired.fields import Exact, Members
+from secureml_operator.desired.fields import Contains, Exact, FieldDiff, Members
 
 LIVE = {
     "properties": {
@@ -72,3 +72,22 @@ def test_additive_members_take_out_what_we_put_there_before() -> None:
     rules.apply(body, live)
     assert body == {"acl": {"ipRules": [{"value": "198.51.100.10"}, {"value": "20.0.0.2"}]}}
     assert rules.diff(body) is None
+
+
+def test_contains_ignores_what_azure_fills_in_and_sees_every_declared_change() -> None:
+    declared = [{"name": "azureml", "rules": [{"name": "api", "targetFqdns": ["*.azureml.ms"]}]}]
+    rule = Contains("properties.ruleCollections", declared)
+    filled_in = [{"name": "AzureML", "rules": [{"name": "api", "targetFqdns": ["*.AzureML.ms"], "fqdnTags": []}]}]
+    assert rule.diff({"properties": {"ruleCollections": filled_in}}) is None
+    for changed in (
+        [{"name": "azureml", "rules": [{"name": "api", "targetFqdns": ["*.example.com"]}]}],  # a value
+        [{"name": "azureml", "rules": []}],  # a rule less
+        [*filled_in, {"name": "someone-elses", "rules": []}],  # an entry more
+        [],
+    ):
+        diff = rule.diff({"properties": {"ruleCollections": changed}})
+        assert diff is not None and diff.expected == "azureml", changed
+    assert rule.diff({"properties": {}}) == FieldDiff("properties.ruleCollections", "azureml", "absent")
+    body: dict[str, object] = {}
+    rule.apply(body)
+    assert body == {"properties": {"ruleCollections": declared}}

@@ -27,7 +27,7 @@ import pytest
 from litware import example_file
 from plancases import CASES, Case, probe_world
 
-from secureml_operator.desired.fields import Exact, FieldRule, Json
+from secureml_operator.desired.fields import Contains, Exact, FieldRule, Json
 from secureml_operator.desired.graph import ChildSet, DesiredGraph, Lifecycle, Node
 from secureml_operator.desired.plan import plan
 
@@ -38,20 +38,22 @@ AZURE_MANAGED_CATEGORIES = ("Required", "Recommended", "Dependency", "UserDefine
 
 
 def _owned(rules: Iterable[FieldRule]) -> Json:
-    """path -> the exact value, or for a list owned by membership: its members and policy."""
+    """path -> the exact value, the structure it must contain, or for a list owned by membership:
+    its members and policy."""
     owned: Json = {}
     for rule in rules:
         assert rule.path not in owned, f"two rules own {rule.path}"
-        owned[rule.path] = (
-            rule.value
-            if isinstance(rule, Exact)
-            else {
+        if isinstance(rule, Exact):
+            owned[rule.path] = rule.value
+        elif isinstance(rule, Contains):
+            owned[rule.path] = {"contains": rule.value}
+        else:
+            owned[rule.path] = {
                 "members": list(rule.members),
                 "key": rule.key,
                 "authoritative": rule.authoritative,
                 "forbidden": list(rule.forbidden),
             }
-        )
     return owned
 
 

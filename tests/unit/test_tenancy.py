@@ -103,6 +103,10 @@ def _set(document: dict[str, Any], reference: str, value: str) -> None:
 
 
 FIREWALL = "/providers/Microsoft.Network/azureFirewalls/fw"
+TYPED_IDS = {  # fields whose id must name one ARM type (api/rules.py): what they get instead of FOREIGN's
+    "firewall.id": FIREWALL,
+    "firewall.policyId": "/providers/Microsoft.Network/firewallPolicies/afwp",
+}
 
 
 def _reference_case(reference: str) -> tuple[str, Manifest]:
@@ -117,7 +121,8 @@ def _reference_case(reference: str) -> tuple[str, Manifest]:
         spec["workspace"]["identity"] = {"type": "UserAssigned"}
     if reference == "inbound.privateEndpoint.subnetId":
         spec["inbound"]["privateEndpoint"] = {}
-    value = FOREIGN.rsplit("/providers/", 1)[0] + FIREWALL if reference.endswith("firewall.id") else FOREIGN
+    typed = next((suffix for field, suffix in TYPED_IDS.items() if reference.endswith(field)), None)
+    value = FOREIGN.rsplit("/providers/", 1)[0] + typed if typed else FOREIGN
     _set(spec, reference, value)
     return value, manifest
 
@@ -155,6 +160,7 @@ def test_a_dict_spec_gives_the_same_ids_as_the_model() -> None:
         "spec.workspace.keyVaultId",
         "spec.workspace.containerRegistryId",
         "spec.outbound.customerNetwork.egress.firewall.id",
+        "spec.outbound.customerNetwork.egress.firewall.policyId",
         "spec.outbound.customerNetwork.egress.firewall.hubVirtualNetworkId",
     ]
 
@@ -211,6 +217,9 @@ HUB_FIREWALL = (
 HUB_VNET = (
     f"/subscriptions/{HUB_SUB}/resourceGroups/rg-connectivity/providers/Microsoft.Network/virtualNetworks/vnet-hub"
 )
+HUB_POLICY = (
+    f"/subscriptions/{HUB_SUB}/resourceGroups/rg-connectivity/providers/Microsoft.Network/firewallPolicies/afwp-hub"
+)
 B = {"namespace": "ml-b"}
 
 VERDICTS = [
@@ -231,6 +240,7 @@ VERDICTS = [
             expected=[_msg(tenancy.REFERENCE_RESOURCE_GROUP, path="spec.workspace.storageAccountId", id=STORAGE_LITWARE, subscription=SUB, resourceGroup="rg-litware", **B)]),
     Verdict("team-b-hub", HUB, "ml-b", TEAM_B_LABELS, _team_b(), expected=[
         _msg(tenancy.REFERENCE_SUBSCRIPTION, path="spec.outbound.customerNetwork.egress.firewall.id", id=HUB_FIREWALL, subscription=HUB_SUB, **B),
+        _msg(tenancy.REFERENCE_SUBSCRIPTION, path="spec.outbound.customerNetwork.egress.firewall.policyId", id=HUB_POLICY, subscription=HUB_SUB, **B),
         _msg(tenancy.REFERENCE_SUBSCRIPTION, path="spec.outbound.customerNetwork.egress.firewall.hubVirtualNetworkId", id=HUB_VNET, subscription=HUB_SUB, **B)]),
     Verdict("team-b-without-credentials", MANAGED, "ml-b", TEAM_B_LABELS, _team_b(lambda s: s["azure"].pop("credentialRef")),
             expected=[_msg(tenancy.CREDENTIAL_REQUIRED, **B)]),
@@ -253,6 +263,7 @@ VERDICTS = [
             ("inbound.privateEndpoint.subnetId", f"{LITWARE}/providers/Microsoft.Network/virtualNetworks/vnet-litware-clients/subnets/private-endpoints")])]),
     Verdict("no-policy-hub-unlisted", HUB, "anywhere", {}, policy=lambda p: None, allowed=frozenset({SUB}), expected=[
         _msg(tenancy.UNLISTED_REFERENCE, path="spec.outbound.customerNetwork.egress.firewall.id", id=HUB_FIREWALL, subscription=HUB_SUB),
+        _msg(tenancy.UNLISTED_REFERENCE, path="spec.outbound.customerNetwork.egress.firewall.policyId", id=HUB_POLICY, subscription=HUB_SUB),
         _msg(tenancy.UNLISTED_REFERENCE, path="spec.outbound.customerNetwork.egress.firewall.hubVirtualNetworkId", id=HUB_VNET, subscription=HUB_SUB)]),
 ]  # fmt: skip
 

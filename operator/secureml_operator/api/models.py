@@ -247,6 +247,13 @@ class Firewall(Model):
         description="The Azure Firewall (Microsoft.Network/azureFirewalls): its private IP becomes the routes' "
         "next hop and its public IPs the egress IPs.",
     )
+    policy_id: ArmId | None = Field(
+        default=None,
+        description="The hub firewall's policy (Microsoft.Network/firewallPolicies): the operator keeps one rule "
+        "collection group `secureml-<workspace name>` in it, holding the application (FQDN) and network (service "
+        "tag) allow rules Azure ML needs in the workspace's region, from the compute subnets; the group is created, "
+        "kept in sync and deleted with this resource.",
+    )
     private_ip_address: str | None = Field(
         default=None,
         max_length=15,

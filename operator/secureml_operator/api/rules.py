@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic.alias_generators import to_snake
+
 from secureml_operator.api.duration import parse_duration
 from secureml_operator.desired.azureml_network import derived_nsg_rule_names, derived_route_names
 from secureml_operator.desired.names import preset_rule_names
@@ -203,6 +205,20 @@ def _address_or_tag_rule(field: str, attribute: str) -> Rule:
         f"extraRules[].{field} must be *, an IPv4 address or CIDR range, or a service tag, e.g. 10.2.0.0/16 or "
         f"AzureMonitor ({IPV6_UNSUPPORTED})",
         lambda rule: is_address_or_tag(getattr(rule, attribute)),
+    )
+
+
+def _id_type_rule(rule_id: str, scope: str, path: str, arm_type: str) -> Rule:
+    """An optional ARM id field (the last segment of `path`) that must name a resource of `arm_type`."""
+    field = path.rsplit(".", 1)[-1]
+    attribute = to_snake(field)
+    pattern = f"(?i)/providers/{arm_type}/[^/]+$"
+    return Rule(
+        rule_id,
+        scope,
+        f"!has(self.{field}) || self.{field}.matches('{pattern}')",
+        f"{path} must be the id of a {arm_type} resource",
+        lambda model: getattr(model, attribute) is None or bool(re.search(pattern, getattr(model, attribute))),
     )
 
 
@@ -463,12 +479,9 @@ RULES: tuple[Rule, ...] = (
         "egress.firewall.peerFromHub needs peering: true and a hubVirtualNetworkId",
         lambda f: not f.peer_from_hub or (f.peering and f.hub_virtual_network_id is not None),
     ),
-    Rule(
-        "firewall-id-type",
-        "Firewall",
-        "!has(self.id) || self.id.matches('(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$')",
-        "egress.firewall.id must be the id of a Microsoft.Network/azureFirewalls resource",
-        lambda f: f.id is None or bool(re.search(r"(?i)/providers/Microsoft.Network/azureFirewalls/[^/]+$", f.id)),
+    _id_type_rule("firewall-id-type", "Firewall", "egress.firewall.id", "Microsoft.Network/azureFirewalls"),
+    _id_type_rule(
+        "firewall-policy-id-type", "Firewall", "egress.firewall.policyId", "Microsoft.Network/firewallPolicies"
     ),
     Rule(
         "nsg-rule-name-reserved",

@@ -168,6 +168,7 @@ REFERENCES: tuple[str, ...] = (
     "outbound.managedNetwork.rules[name].privateEndpoint.serviceResourceId",
     "outbound.customerNetwork.virtualNetwork.existingId",
     "outbound.customerNetwork.egress.firewall.id",
+    "outbound.customerNetwork.egress.firewall.policyId",
     "outbound.customerNetwork.egress.firewall.hubVirtualNetworkId",
     "outbound.customerNetwork.allowlistEgressOn[]",
 )

@@ -70,6 +70,10 @@ ROUTES: dict[str, SdkRoute] = {
             "network", "service_endpoint_policy_definitions"
         ),
         "Microsoft.Network/azureFirewalls": SdkRoute("network", "azure_firewalls"),
+        "Microsoft.Network/firewallPolicies": SdkRoute("network", "firewall_policies"),
+        "Microsoft.Network/firewallPolicies/ruleCollectionGroups": SdkRoute(
+            "network", "firewall_policy_rule_collection_groups"
+        ),
         "Microsoft.Network/privateDnsZones": SdkRoute("dns", "private_zones"),
         "Microsoft.Network/privateDnsZones/virtualNetworkLinks": SdkRoute("dns", "virtual_network_links"),
         "Microsoft.Network/privateDnsZones/A": SdkRoute(

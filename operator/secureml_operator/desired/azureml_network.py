@@ -102,6 +102,61 @@ def outbound_service_tags(location: str) -> list[tuple[str, str, tuple[str, ...]
     ]
 
 
+# Service tags an Azure Firewall network rule accepts, of those above ("Virtual network service tags",
+# its Azure Firewall column); what the others carry goes through application rules instead.
+FIREWALL_SERVICE_TAGS = frozenset(
+    {"AzureActiveDirectory", "AzureMachineLearning", "BatchNodeManagement", "Storage", "AzureMonitor",
+     "MicrosoftContainerRegistry"}
+)  # fmt: skip
+HTTPS = ("Https:443",)
+
+
+def firewall_service_tags(location: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(service tag, protocol, ports) compute reaches through a hub firewall's network rules. Key
+    Vault's regional tag is left out: only workspaces created as high business impact need it."""
+    return [
+        (tag, protocol, ports)
+        for tag, protocol, ports in outbound_service_tags(location)
+        if tag.split(".")[0] in FIREWALL_SERVICE_TAGS
+    ]
+
+
+def firewall_fqdns(location: str) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(rule name, protocols as `Type:port`, FQDNs) compute reaches through a hub firewall's
+    application rules, Azure public cloud ("Configure inbound and outbound network traffic", Azure
+    ML; summarised with sources in docs/firewall-policy.md)."""
+    region = location.lower()
+    return [
+        ("entra-id", ("Http:80", "Https:443"), ("login.microsoftonline.com",)),
+        ("resource-manager", HTTPS, ("management.azure.com",)),
+        ("azureml", HTTPS, ("ml.azure.com", "*.azureml.ms", "*.azureml.net", "*.modelmanagement.azureml.net")),
+        ("notebooks", HTTPS, ("*.notebooks.azure.net", "*.aznbcontent.net", "graph.microsoft.com")),
+        (
+            "compute",
+            HTTPS,
+            (
+                "graph.windows.net",
+                "*.instances.azureml.net",
+                "*.instances.azureml.ms",
+                f"*.{region}.batch.azure.com",
+                f"*.{region}.service.batch.azure.com",
+            ),
+        ),
+        ("storage", HTTPS, ("*.blob.core.windows.net", "*.table.core.windows.net", "*.queue.core.windows.net")),
+        ("container-registry", HTTPS, ("mcr.microsoft.com", "*.data.mcr.microsoft.com")),
+        (
+            "monitoring",
+            HTTPS,
+            (
+                "dc.applicationinsights.azure.com",
+                "dc.applicationinsights.microsoft.com",
+                "dc.services.visualstudio.com",
+                "*.in.applicationinsights.azure.com",
+            ),
+        ),
+    ]
+
+
 def required_nsg_rules(location: str, compute_public_ip: bool, through_firewall: bool) -> list[RuleSpec]:
     rules = [
         RuleSpec("AllowVnetOutbound", "Outbound", "Allow", PRIORITY_VNET_OUTBOUND, "*", "VirtualNetwork", ("*",)),

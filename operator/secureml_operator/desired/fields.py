@@ -130,4 +130,44 @@ class Members:
         set_path(body, self.path, current)
 
 
-FieldRule = Exact | Members
+def contains(live: Any, declared: Any) -> bool:
+    """`live` holds at least what is declared: every declared key with a value that holds at least
+    its own, lists item by item in order and of the same length, other values equal (normalized)."""
+    if isinstance(declared, dict):
+        return isinstance(live, dict) and all(contains(live.get(key), value) for key, value in declared.items())
+    if isinstance(declared, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(declared)
+            and all(contains(have, want) for have, want in zip(live, declared, strict=True))
+        )
+    return bool(normalize(live) == normalize(declared))
+
+
+@dataclass(frozen=True)
+class Contains:
+    """The field holds this structure, with whatever defaults Azure fills in inside it: an Azure
+    Firewall rule collection comes back with empty lists and flags no one sent. An entry more or
+    less, or any declared value changed, differs."""
+
+    path: str
+    value: Any
+
+    def diff(self, live: Json) -> FieldDiff | None:
+        actual = get_path(live, self.path)
+        if contains(actual, self.value):
+            return None
+        return FieldDiff(self.path, render(_names(self.value)), render(_names(actual)))
+
+    def apply(self, body: Json, live: Json | None = None) -> None:
+        set_path(body, self.path, self.value)
+
+
+def _names(value: Any) -> Any:
+    """A list of named entries as its names, for status and events."""
+    if isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value):
+        return [str(item["name"]) for item in value]
+    return value
+
+
+FieldRule = Exact | Members | Contains

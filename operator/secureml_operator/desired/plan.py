@@ -8,6 +8,7 @@ from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.desired import (
     allowlists,
     approvals,
+    firewall_policy,
     nat_gateway,
     nsg,
     peering,
@@ -46,5 +47,6 @@ def _add_customer_network(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, obse
     policy = service_endpoint_policy.add_service_endpoint_policy(graph, spec)
     vnet.add_subnets(graph, spec, security_group, table, gateway, policy)
     peering.add_hub_peering(graph, spec)
+    firewall_policy.add_firewall_rules(graph, spec)
     private_endpoint.add_dependency_endpoints(graph, spec)
     allowlists.add_allowlists(graph, spec, observed)

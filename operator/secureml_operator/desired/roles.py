@@ -32,6 +32,7 @@ class Role(StrEnum):
     DNS_LINK = "dnsLink"  # a private DNS zone's link to the VNet
     DNS_ZONE_GROUP = "dnsZoneGroup"  # a private endpoint's registration in its zones
     ALLOWLIST_TARGET = "allowlistTarget"  # allowlistEgressOn: our egress IPs in its IP rules
+    FIREWALL_RULES = "firewallRules"  # our rule collection group in the hub firewall's policy
 
 
 PRIVATE_ENDPOINTS = (Role.WORKSPACE_PRIVATE_ENDPOINT, Role.DEPENDENCY_PRIVATE_ENDPOINT)

@@ -8,6 +8,9 @@ until the spec or access changes. `classify` is the one place that decides which
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import kubernetes
 import urllib3
 from azure.core.exceptions import (
@@ -89,8 +92,9 @@ def classify(error: BaseException) -> Failure:
 
 def _classify_http(error: HttpResponseError) -> Failure:
     status = error.status_code or 0
-    code = (error.error.code if error.error else None) or "HttpError"
-    message = f"{code}: {_summary(error)}"
+    code, detail = _detail(error)
+    code = code or "HttpError"
+    message = f"{code}: {_first_line(detail or error.message or str(error))}"
     if 200 <= status < 300:  # the request was accepted, its long-running operation failed
         if code in PERMANENT_OPERATION_CODES:
             return PermanentFailure("AzureRejected", message)
@@ -107,11 +111,37 @@ def another_operation(error: BaseException) -> bool:
     it ends within seconds, so the write is worth sending again soon."""
     if not isinstance(error, HttpResponseError):
         return False
-    code = error.error.code if error.error else None
-    return error.status_code == 409 or code in ANOTHER_OPERATION_CODES
+    return error.status_code == 409 or _detail(error)[0] in ANOTHER_OPERATION_CODES
 
 
 def _summary(error: AzureError) -> str:
     detail = error.error if isinstance(error, HttpResponseError) else None
-    message = (detail.message if detail else None) or error.message or str(error)
-    return message.splitlines()[0][:300]
+    return _first_line((detail.message if detail else None) or error.message or str(error))
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0][:300] if message else ""
+
+
+def _detail(error: HttpResponseError) -> tuple[str | None, str | None]:
+    """(code, message) of Azure's answer: ARM's error object, or the error a provider wraps in
+    ASP.NET's ModelState instead (Azure Firewall policies answer a refused rule collection group so)."""
+    if error.error:
+        return error.error.code, error.error.message
+    try:
+        body: Any = json.loads(error.response.text()) if error.response is not None else None
+    except (ValueError, TypeError, AttributeError):  # no body, not JSON, or not read
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    for entries in (body.get("ModelState") or {}).values():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            try:
+                inner = (json.loads(entry) or {}).get("Error") or {}
+            except (TypeError, ValueError, AttributeError):
+                continue
+            code, message = (inner.get(key) for key in ("Code", "Message")) if isinstance(inner, dict) else (None, None)
+            if code:
+                return str(code), str(message or "")
+    message = body.get("Message")
+    return None, str(message) if message else None

@@ -6,15 +6,16 @@ under its lower-cased ARM type.
   services, private endpoints
 - traffic: network security groups and rules, route tables and routes, service endpoint policies and
   definitions
+- firewall: Azure Firewall policies and their rule collection groups
 - dns: private DNS zones, their virtual network links and A records, private endpoint DNS zone groups
 - ml: Azure ML workspaces, outbound rules, workspace private endpoint connections
 - targets: storage accounts, key vaults, container registries (and their private endpoint
   connections), Application Insights components
 """
 
-from armemu.kinds import dns, ml, network, targets, traffic
+from armemu.kinds import dns, firewall, ml, network, targets, traffic
 from armemu.kinds.base import BEHAVIOURS, ResourceBehaviour, behaviour, render, resource_guid_types
 
-FAMILIES = (network, traffic, dns, ml, targets)  # importing them registers their behaviours
+FAMILIES = (network, traffic, firewall, dns, ml, targets)  # importing them registers their behaviours
 
 __all__ = ["BEHAVIOURS", "FAMILIES", "ResourceBehaviour", "behaviour", "render", "resource_guid_types"]

@@ -158,7 +158,10 @@ def _require(state: State, resource_id: str | None, expected_type: str, where: s
 
 
 def _sdk_model_name(arm_type: str) -> str:
-    """`microsoft.network/publicipaddresses` -> `publicipaddress`: the lower-cased model class name."""
+    """`microsoft.network/publicipaddresses` -> `publicipaddress`: the lower-cased model class name, the
+    PUT body's model where `schema.MODELS` names it (`firewallpolicyrulecollectiongroup`)."""
+    if arm_type in schema.MODELS:
+        return schema.MODELS[arm_type][1].lower()
     plural = arm_type.rsplit("/", 1)[-1]
     if plural.endswith("ies"):
         return plural[:-3] + "y"

@@ -19,6 +19,7 @@ SUBNET = f"{VNET}/subnets"
 PEERING = f"{VNET}/virtualnetworkpeerings"
 NAT_GATEWAY = "microsoft.network/natgateways"
 PRIVATE_ENDPOINT = "microsoft.network/privateendpoints"
+FIREWALL = "microsoft.network/azurefirewalls"
 
 
 def subnets_using(state: State, resource_id: str, prop: str) -> list[Resource]:
@@ -228,7 +229,8 @@ class PublicIpAddress(ResourceBehaviour):
 
 
 class AzureFirewall(ResourceBehaviour):
-    kind = "microsoft.network/azurefirewalls"
+    kind = FIREWALL
+    references = (("properties.firewallPolicy.id", "firewallpolicies"),)
 
     def after_put(self, state: State, resource: Resource, previous: Resource | None) -> None:
         """Each ipConfiguration of a firewall gets a private IP in its subnet (AzureFirewallSubnet): the
