@@ -35,9 +35,9 @@ from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.conflicts import RESET_ANNOTATION, Conflicts
 from secureml_operator.engine.engine import Action, Change, Engine, Mode, OtherClaims, RunReport, nobody_else
-from secureml_operator.engine.errors import UNEXPECTED, Failure, PermanentFailure, classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin, entry_key
 from secureml_operator.engine.ownership import Owner
+from secureml_operator.failures import UNEXPECTED, Failure, PermanentFailure, classify
 from secureml_operator.status import conditions as c
 from secureml_operator.status import isolation
 from secureml_operator.status import report as status_report

@@ -20,7 +20,7 @@ from armemu.seed import CONNECTIVITY_SUBSCRIPTION, HUB_FIREWALL, HUB_FIREWALL_PO
 from contract.conftest import client_options, raw_call
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.engine.errors import classify
+from secureml_operator.failures import classify
 
 RG, POLICY = "rg-connectivity", "afwp-hub"
 GROUP = "secureml-mlw-litware"

@@ -14,7 +14,7 @@ from azure.mgmt.network import NetworkManagementClient
 
 from armemu import Emulator
 from contract.conftest import SUBSCRIPTION, client_options
-from secureml_operator.engine.errors import classify
+from secureml_operator.failures import classify
 
 RG = "rg-litware"
 LOCATION = "brazilsouth"

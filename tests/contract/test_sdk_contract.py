@@ -22,7 +22,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from armemu import Emulator
 from armemu.seed import CONNECTIVITY_SUBSCRIPTION, HUB_VNET, PROVIDERS
 from contract.conftest import SUBSCRIPTION, client_options, credential_args
-from secureml_operator.engine.errors import classify
+from secureml_operator.failures import classify
 
 RG = "rg-litware"
 VNET = f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-c"

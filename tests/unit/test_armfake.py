@@ -9,8 +9,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired.fields import get_path
-from secureml_operator.engine.errors import classify
 from secureml_operator.engine.ledger import identity_of
+from secureml_operator.failures import classify
 
 GROUP = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers"
 VNET = ArmId.parse(f"{GROUP}/Microsoft.Network/virtualNetworks/vnet")

@@ -23,9 +23,9 @@ from secureml_operator.desired.graph import DesiredGraph, Lifecycle
 from secureml_operator.desired.plan import plan
 from secureml_operator.engine.conflicts import CONFLICT_THRESHOLD, Conflicts
 from secureml_operator.engine.engine import Action, Engine, Mode, Outcome, RunReport, nobody_else
-from secureml_operator.engine.errors import classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin, identity_of
 from secureml_operator.engine.ownership import TAG_ADOPTED, Owner
+from secureml_operator.failures import classify
 from secureml_operator.reconciler import _observed_allowlists
 
 EXAMPLES = ["01", "02", "03", "04", "05", "06"]

@@ -13,7 +13,7 @@ from azure.core.rest import HttpRequest
 
 from secureml_operator.azure.credentials import ServicePrincipal
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.engine.errors import Failure, another_operation, classify
+from secureml_operator.failures import Failure, another_operation, classify
 from secureml_operator.reconciler import MAX_RETRY_DELAY_SECONDS, backoff
 
 

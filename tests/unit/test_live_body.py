@@ -21,8 +21,8 @@ from secureml_operator.azure.access import AzureAccess
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.engine.engine import Engine
-from secureml_operator.engine.errors import UNEXPECTED
 from secureml_operator.engine.ledger import Ledger
+from secureml_operator.failures import UNEXPECTED
 from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, classified
 from secureml_operator.settings import OperatorSettings
 

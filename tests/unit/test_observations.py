@@ -19,7 +19,7 @@ from secureml_operator.azure.ids import ArmId
 from secureml_operator.desired import private_endpoint, route_table, vnet
 from secureml_operator.desired.observed import Observed
 from secureml_operator.desired.plan import OBSERVATIONS
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 
 REGISTRY = litware("Microsoft.ContainerRegistry/registries/crlitware")
 CLIENTS = str(litware("Microsoft.Network/virtualNetworks/vnet-litware-clients"))  # 10.2.0.0/16, private-endpoints

@@ -24,7 +24,7 @@ from secureml_operator.cli.planview import (
     step_of,
 )
 from secureml_operator.engine.engine import Action, Change, NodeResult, Outcome, RunReport
-from secureml_operator.engine.errors import PermanentFailure, TransientFailure
+from secureml_operator.failures import PermanentFailure, TransientFailure
 
 GROUP = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
 WS = f"{GROUP}/providers/Microsoft.MachineLearningServices/workspaces/mlw"

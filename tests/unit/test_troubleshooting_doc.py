@@ -16,7 +16,7 @@ def failure_reasons() -> set[str]:
     reasons: set[str] = set()
     for source in PACKAGE.rglob("*.py"):
         reasons |= set(re.findall(r'(?:Permanent|Transient)Failure\(\s*"([A-Za-z]+)"', source.read_text()))
-    classify = (PACKAGE / "engine" / "errors.py").read_text()
+    classify = (PACKAGE / "failures.py").read_text()
     returned = [line for line in classify.splitlines() if line.strip().startswith(("return", "UNEXPECTED ="))]
     reasons |= {name for line in returned for name in re.findall(r'"([A-Z][A-Za-z]+)"', line)}
     return reasons

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic.alias_generators import to_snake
 
 from secureml_operator.api.duration import parse_duration
+from secureml_operator.api.presets import preset_rule_names
 from secureml_operator.desired.azureml_network import derived_nsg_rule_names, derived_route_names
-from secureml_operator.desired.names import preset_rule_names
 
 # Usable addresses of an IPv4 subnet by prefix length (Azure reserves 5 in every subnet), /8 to /29.
 MIN_PREFIX, MAX_PREFIX = 8, 29

@@ -16,7 +16,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from secureml_operator.azure.arm import ArmClient
 from secureml_operator.azure.budget import BudgetRegistry
 from secureml_operator.azure.credentials import ServicePrincipal, build_credential
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 from secureml_operator.kube import SecretCache
 from secureml_operator.settings import OperatorSettings
 

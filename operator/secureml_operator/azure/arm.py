@@ -28,7 +28,7 @@ from secureml_operator.azure import private_link
 from secureml_operator.azure.budget import ArmBudgetPolicy, BudgetRegistry, SubscriptionBudget
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.ids import ArmId
-from secureml_operator.engine.errors import PermanentFailure, another_operation
+from secureml_operator.failures import PermanentFailure, another_operation
 
 Json = dict[str, Any]
 # The SDK's own retries of one request (5xx, 429 after its Retry-After, dropped connections): a few,

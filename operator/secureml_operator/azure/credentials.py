@@ -14,7 +14,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 
 from secureml_operator.azure.cloud import CloudSettings
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 
 SECRET_KEYS = ("tenantId", "clientId", "clientSecret")
 

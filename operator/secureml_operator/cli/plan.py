@@ -43,8 +43,8 @@ from secureml_operator.cli.planview import (
     render_text,
 )
 from secureml_operator.engine.engine import Mode
-from secureml_operator.engine.errors import classify
 from secureml_operator.engine.ledger import Ledger
+from secureml_operator.failures import classify
 from secureml_operator.reconciler import Reconciler, ResourceMemo, Target
 from secureml_operator.settings import OperatorSettings
 

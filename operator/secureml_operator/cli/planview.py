@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from secureml_operator.engine.engine import Action, Change, Outcome, RunReport
-from secureml_operator.engine.errors import Failure, classify
+from secureml_operator.failures import Failure, classify
 
 FORMAT_VERSION = 1
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # terraform plan -detailed-exitcode

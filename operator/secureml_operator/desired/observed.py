@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.ids import ArmId, same_id
 from secureml_operator.desired.fields import Json
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 
 if TYPE_CHECKING:
     from secureml_operator.azure.arm import ArmClient

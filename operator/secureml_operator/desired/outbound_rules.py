@@ -2,16 +2,15 @@
 a map and written through the outbound-rule endpoint, under the spec's rulesPolicy.
 
 The spec's FQDN, service-tag and private-endpoint rules, then each preset's FQDNs (names from
-names.py). The rules Azure ML adds itself (required, recommended, dependency) are never touched.
+api/presets.py). The rules Azure ML adds itself (required, recommended, dependency) are never touched.
 """
 
 from __future__ import annotations
 
 from secureml_operator.api.models import ManagedNetwork, SecureMLWorkspaceSpec
-from secureml_operator.api.presets import PRESET_FQDNS
+from secureml_operator.api.presets import PRESET_FQDNS, preset_rule_name
 from secureml_operator.desired.fields import Exact, FieldRule, Json, get_path
 from secureml_operator.desired.graph import ChildSet, ChildSpec, ListPolicy
-from secureml_operator.desired.names import preset_rule_name
 
 AZURE_MANAGED_RULE_CATEGORIES = frozenset({"required", "recommended", "dependency"})
 

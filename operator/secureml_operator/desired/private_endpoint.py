@@ -22,7 +22,7 @@ from secureml_operator.desired.observed import Observed, existing
 from secureml_operator.desired.roles import Role, SubnetRole
 from secureml_operator.desired.vnet import subnet_ids
 from secureml_operator.desired.workspace import workspace_id
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 
 if TYPE_CHECKING:
     from secureml_operator.azure.arm import ArmClient

@@ -20,7 +20,7 @@ from secureml_operator.desired.graph import ChildSet, ChildSpec, DesiredGraph, L
 from secureml_operator.desired.names import network_resource
 from secureml_operator.desired.observed import Observed, existing
 from secureml_operator.desired.roles import Role
-from secureml_operator.engine.errors import PermanentFailure
+from secureml_operator.failures import PermanentFailure
 
 if TYPE_CHECKING:
     from secureml_operator.azure.arm import ArmClient

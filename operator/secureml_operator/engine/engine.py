@@ -31,9 +31,9 @@ from secureml_operator.desired.graph import (
     Write,
 )
 from secureml_operator.desired.roles import Role
-from secureml_operator.engine.errors import PermanentFailure, TransientFailure
 from secureml_operator.engine.ledger import IP_RULE, Entry, Ledger, Origin, entry_key, identity_of
 from secureml_operator.engine.ownership import TAG_ADOPTED, TAG_UID, Owner
+from secureml_operator.failures import PermanentFailure, TransientFailure
 
 
 class Mode(Enum):

@@ -37,7 +37,7 @@ from secureml_operator.desired.nat_gateway import nat_gateway_id
 from secureml_operator.desired.peering import hub_peering_ids
 from secureml_operator.desired.vnet import declared_subnets, subnet_name, virtual_network_id
 from secureml_operator.engine.engine import RunReport
-from secureml_operator.engine.errors import TransientFailure
+from secureml_operator.failures import TransientFailure
 from secureml_operator.status import conditions as c
 from secureml_operator.status.conditions import Condition
 

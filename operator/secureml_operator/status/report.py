@@ -17,8 +17,8 @@ from secureml_operator.desired.roles import PRIVATE_ENDPOINTS, Role
 from secureml_operator.desired.vnet import declared_subnets, subnet_name
 from secureml_operator.engine.conflicts import CONFLICT_THRESHOLD, RESET_ANNOTATION, Conflicts
 from secureml_operator.engine.engine import Action, Change, NodeResult, Outcome, RunReport
-from secureml_operator.engine.errors import Failure, classify
 from secureml_operator.engine.ledger import IP_RULE, Ledger
+from secureml_operator.failures import Failure, classify
 from secureml_operator.status import conditions as c
 from secureml_operator.status import isolation
 from secureml_operator.status.conditions import Condition, now
