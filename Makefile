@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PORT ?= 8443
 CLUSTER_DIR ?= $(abspath .cache/cluster)
 
-.PHONY: help venv testbin helm promtool chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock image cluster-up cluster-down run emulator demo bench bench-conflicts chaos clean
+.PHONY: help venv testbin helm promtool chart-crds chart-lint lint typecheck unit integration test crds argocd-cm lock image cluster-up cluster-down run emulator demo bench bench-conflicts bench-scale chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ bench: venv testbin ## Print ARM calls to Ready and per drift sweep for every ex
 
 bench-conflicts: venv testbin ## Print ARM calls to Ready per example, operation conflicts off and on (OPERATION_SECONDS=1)
 	$(PY) bench/conflicts.py $(if $(OPERATION_SECONDS),--seconds $(OPERATION_SECONDS))
+
+bench-scale: venv testbin ## COUNT workspaces (1000) over SUBSCRIPTIONS (1) with ARM's throttling, MINUTES (5) of steady state: Ready, ARM calls, sweeps, drift, operator CPU/RSS
+	$(PY) bench/scale.py $(if $(COUNT),--count $(COUNT)) $(if $(SUBSCRIPTIONS),--subscriptions $(SUBSCRIPTIONS)) $(if $(MINUTES),--minutes $(MINUTES)) $(SCALE_ARGS)
 
 chaos: venv testbin ## Crash the operator, fault ARM, restart the kube-apiserver (examples 2, 4; RUNS=25): print what went wrong
 	$(PY) bench/chaos.py $(if $(RUNS),--runs $(RUNS))

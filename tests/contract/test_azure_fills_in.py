@@ -139,3 +139,29 @@ def test_deletes_draw_on_their_own_bucket(arm_emulator: Emulator, credential: Cl
     )
     assert status == 201, "writes are counted apart"
     assert int(headers["x-ms-ratelimit-remaining-subscription-writes"]) > 0
+
+
+def test_private_endpoints_take_addresses_from_their_own_subnet(network: NetworkManagementClient) -> None:
+    """Two VNets with the same address space (spokes that never peer with each other): each subnet
+    hands out its own addresses, from the fifth on (Azure keeps the first four)."""
+    storage = f"{PROVIDERS}/Microsoft.Storage/storageAccounts/stlitware"
+    addresses = []
+    for vnet in ("vnet-f", "vnet-g"):
+        subnet = {"addressPrefix": "10.5.1.0/24", "privateEndpointNetworkPolicies": "Disabled"}
+        space = {"addressPrefixes": ["10.5.0.0/16"]}
+        body = {
+            "location": LOCATION,
+            "properties": {"addressSpace": space, "subnets": [{"name": "pe", "properties": subnet}]},
+        }
+        network.virtual_networks.begin_create_or_update(RG, vnet, body).result()
+        link = {"name": "st", "properties": {"privateLinkServiceId": storage, "groupIds": ["blob"]}}
+        endpoint = {
+            "location": LOCATION,
+            "properties": {
+                "subnet": {"id": f"{NET}/virtualNetworks/{vnet}/subnets/pe"},
+                "privateLinkServiceConnections": [link],
+            },
+        }
+        created = network.private_endpoints.begin_create_or_update(RG, f"pe-{vnet}", endpoint).result()
+        addresses.append(created.custom_dns_configs[0].ip_addresses)
+    assert addresses == [["10.5.1.4"], ["10.5.1.4"]]

@@ -378,7 +378,7 @@ def _allocate_ip(state: State, subnet_id: str | None) -> str | None:
     if subnet is None:
         return None
     network = ipaddress.ip_network(get_path(subnet.body, "properties.addressPrefix"))
-    used = {get_path(r.body, "properties._ip") for r in state.find(lambda r: type_of(r.id) == PRIVATE_ENDPOINT)}
+    used = {get_path(r.body, "properties._ip") for r in _endpoints_in(state, subnet.id)}  # each subnet its own
     for host in list(network.hosts())[3:]:  # Azure keeps the first four addresses (and the last)
         if str(host) not in used:
             return str(host)

@@ -1,0 +1,523 @@
+"""`make bench-scale`: many SecureMLWorkspaces against the ARM emulator with ARM's throttling.
+
+N copies of the examples (a mix of all six by default), spread over S workload subscriptions, each
+with its own connectivity subscription (hub VNet and firewall), are applied in batches. The script
+measures the time to all Ready and the ARM calls it took, then watches M minutes of steady state (ARM
+reads, writes and 429s per minute, drift sweep intervals, the operator's RSS and CPU, status patches
+per minute), then changes publicNetworkAccess on random Ready workspaces behind the operator's back and
+times each correction. It prints one table and a JSON line with the same figures. How each figure is
+measured, and what a run of 1000 costs: docs/bench-scale.md. Workdir (logs): .cache/bench-scale/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
+
+from arm_calls import EXAMPLES
+from chaos import Kube, converged, kind, stalled
+from sandbox import NAMESPACE, REPO, Sandbox
+
+from armemu.seed import CONNECTIVITY_SUBSCRIPTION, LITWARE, SUBSCRIPTION, seed_litware
+from armemu.state import State, new_etag
+from secureml_operator.desired.firewall_policy import group_priority
+
+Json = dict[str, Any]
+LIST = "/apis/secureml.io/v1alpha1/securemlworkspaces"
+# ARM's per-subscription limits (docs/emulator.md, "Throttling"), set explicitly on the emulator.
+THROTTLING = {
+    "reads_burst": 250,
+    "reads_per_second": 25,
+    "writes_burst": 200,
+    "writes_per_second": 10,
+    "deletes_burst": 200,
+    "deletes_per_second": 10,
+}
+CLIENTS_VNET = f"{LITWARE}/providers/Microsoft.Network/virtualNetworks/vnet-litware-clients"
+ENDPOINTS_PER_CLIENT_SUBNET = 200  # a /24 holds 251 private endpoints: new subnets well before that
+SPOKES_PER_OCTET = 64  # each customer VNet gets its own /22 in 10.3.0.0 and up (10.1 hub, 10.2 clients)
+WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
+GROUPS_PER_POLICY = 90  # Azure's limit of rule collection groups in one firewall policy (not emulated)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Azure as the copies need it: subscriptions, the seed in each, unique names and address spaces
+# ---------------------------------------------------------------------------------------------------
+def subscription_pairs(count: int) -> list[tuple[str, str]]:
+    """(workload, connectivity) subscription ids: the seed's own pair first, then made-up ones."""
+    made_up = [(f"00000000-0000-0000-0000-{i:012d}", f"11111111-1111-1111-1111-{i:012d}") for i in range(1, count)]
+    return [(SUBSCRIPTION, CONNECTIVITY_SUBSCRIPTION), *made_up]
+
+
+def moved(text: str, pair: tuple[str, str]) -> str:
+    return text.replace(SUBSCRIPTION, pair[0]).replace(CONNECTIVITY_SUBSCRIPTION, pair[1])
+
+
+def client_subnet(index: int) -> str:
+    return "private-endpoints" if index == 0 else f"private-endpoints-{index}"
+
+
+def seed(state: State, pairs: list[tuple[str, str]], client_subnets: int) -> None:
+    """What seed_litware writes, in every pair of subscriptions (each copy with its own resource GUIDs),
+    and `client_subnets` private-endpoint subnets in each client VNet (10.2.1.0/24, 10.2.2.0/24, ...)."""
+    for pair in pairs:
+        template = State()
+        seed_litware(template)
+        for index in range(1, client_subnets):
+            subnet = {"properties": {"addressPrefix": f"10.2.{index + 1}.0/24"}, "etag": new_etag()}
+            template.put(f"{CLIENTS_VNET}/subnets/{client_subnet(index)}", subnet, CLIENTS_VNET)
+        for resource in template.resources.values():
+            parent = moved(resource.parent, pair) if resource.parent else None
+            state.put(moved(resource.id, pair), json.loads(moved(json.dumps(resource.body), pair)), parent)
+
+
+def copies(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> tuple[list[Json], int]:
+    """The manifests, and how many client subnets each subscription needs. Copy k is example k % E in
+    subscription pair (k // E) % S; it gets the suffix k in its name, workspace name and VNet name, its
+    own /22 when it creates a VNet, and a client subnet with room for its private endpoint."""
+    templates = [yaml.safe_load((REPO / "examples" / example).read_text()) for example in args.examples]
+    width = max(4, len(str(args.count - 1)))
+    in_client_subnets: Counter[int] = Counter()
+    priorities: dict[str, set[int]] = {}
+    spokes = renamed = 0
+    manifests = []
+    for k in range(args.count):
+        which = k // len(templates) % len(pairs)
+        manifest = json.loads(moved(json.dumps(templates[k % len(templates)]), pairs[which]))
+        suffix = f"{k:0{width}d}"
+        manifest["metadata"] = {"name": f"{manifest['metadata']['name']}-{suffix}", "namespace": NAMESPACE}
+        spec = manifest["spec"]
+        spec["azure"]["credentialRef"] = {"name": "azure-credentials"}
+        spec["workspace"]["name"] += f"-{suffix}"
+        spec["drift"] = {"mode": "Enforce", "interval": f"{args.interval}s"}
+        network = spec["outbound"].get("customerNetwork")
+        policy = str(((network or {}).get("egress") or {}).get("firewall", {}).get("policyId") or "").lower()
+        if policy:
+            # The workspace's rule collection group in the hub's policy takes a priority hashed from its
+            # name; Azure refuses a second group with the same priority: rename, as a team would.
+            while group_priority(spec["workspace"]["name"]) in priorities.setdefault(policy, set()):
+                spec["workspace"]["name"] += "x"
+                renamed += 1
+            priorities[policy].add(group_priority(spec["workspace"]["name"]))
+        if network:
+            # Spokes peered to one hub must not overlap (Azure refuses the peering); other VNets may,
+            # but the emulator hands out private endpoint addresses per prefix, not per subnet.
+            second, third = 3 + spokes // SPOKES_PER_OCTET, spokes % SPOKES_PER_OCTET * 4
+            spokes += 1
+            network["virtualNetwork"]["name"] += f"-{suffix}"
+            network["virtualNetwork"]["addressSpace"] = [f"10.{second}.{third}.0/22"]
+            for offset, subnet in enumerate(network["subnets"].values()):
+                subnet["addressPrefix"] = f"10.{second}.{third + offset}.0/24"
+        endpoint = (spec.get("inbound") or {}).get("privateEndpoint") or {}
+        if "subnetId" in endpoint:
+            index = in_client_subnets[which] // ENDPOINTS_PER_CLIENT_SUBNET
+            in_client_subnets[which] += 1
+            endpoint["subnetId"] = moved(f"{CLIENTS_VNET}/subnets/{client_subnet(index)}", pairs[which])
+        manifests.append(manifest)
+    crowded = max((len(used) for used in priorities.values()), default=0)
+    if renamed or crowded > GROUPS_PER_POLICY:
+        print(
+            f"  {renamed} workspace(s) renamed for a free rule collection group priority; up to {crowded} groups "
+            f"in one firewall policy (Azure allows {GROUPS_PER_POLICY}: the emulator does not refuse more)"
+        )
+    needed = max((math.ceil(n / ENDPOINTS_PER_CLIENT_SUBNET) for n in in_client_subnets.values()), default=1)
+    if spokes > (256 - 3) * SPOKES_PER_OCTET or needed > 254:
+        raise SystemExit("too many copies for the address plan (10.3.0.0-10.255.255.255 in /22s)")
+    return manifests, needed
+
+
+def workspace_id(manifest: Json) -> str:
+    azure = manifest["spec"]["azure"]
+    group = f"/subscriptions/{azure['subscriptionId']}/resourceGroups/{azure['resourceGroup']}"
+    return f"{group}/providers/{WORKSPACES}/{manifest['spec']['workspace']['name']}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measuring: the emulator's request log, the API server, the operator's process
+# ---------------------------------------------------------------------------------------------------
+def drain(state: State) -> Counter[str]:
+    """The operator's ARM requests logged since the last drain (the emulator runs in this process and
+    only appends to its log), counted and dropped: reads, writes (deletes included), 429s, and writes
+    by method and resource type ("PUT Microsoft.Network/virtualNetworks")."""
+    entries = state.requests[:]
+    del state.requests[: len(entries)]
+    counts: Counter[str] = Counter()
+    for entry in entries:
+        if entry["caller"] != "client":
+            continue  # the drift this script injects
+        read = entry["method"] in ("GET", "HEAD")
+        counts["reads" if read else "writes"] += 1
+        counts["429s"] += entry["status"] == 429
+        if not read:
+            counts[f"{entry['method']} {kind(entry['path'])}"] += 1
+    return counts
+
+
+def get(kube: Kube, path: str) -> bytes:
+    with urllib.request.urlopen(kube.server + path, context=kube.context, timeout=120) as response:
+        body: bytes = response.read()
+        return body
+
+
+def workspaces(kube: Kube) -> list[Json]:
+    items: list[Json] = json.loads(get(kube, LIST))["items"]
+    return items
+
+
+def status_patches(kube: Kube) -> int:
+    """The API server's count of PATCHes of the custom resources' status subresource."""
+    total = 0.0
+    for line in get(kube, "/metrics").decode().splitlines():
+        if line.startswith("apiserver_request_total{") and all(
+            label in line for label in ('resource="securemlworkspaces"', 'subresource="status"', 'verb="PATCH"')
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def seconds_since_epoch(timestamp: str) -> float:
+    return datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+
+
+def ready_since(body: Json) -> float | None:
+    """When Ready last turned True (its lastTransitionTime), for a converged resource."""
+    conditions = (body.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    stamp = ready.get("lastTransitionTime")
+    return seconds_since_epoch(stamp) if converged(body) and stamp else None
+
+
+class Process:
+    """RSS and CPU time of one process, from /proc."""
+
+    TICKS = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.rss: list[float] = []  # MiB, one per sample
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.TICKS  # utime + stime
+
+    def sample(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                self.rss.append(int(line.split()[1]) / 1024)
+        return self.rss[-1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------------
+class Scale:
+    def __init__(self, args: argparse.Namespace, sandbox: Sandbox) -> None:
+        self.args = args
+        self.sandbox = sandbox
+        self.figures: Json = {}
+        self.manifests: list[Json] = []
+        self.kube: Kube
+        self.process: Process
+
+    @property
+    def state(self) -> State:
+        return self.sandbox.arm.state
+
+    def start(self) -> None:
+        pairs = subscription_pairs(self.args.subscriptions)
+        self.manifests, client_subnets = copies(self.args, pairs)
+        seed(self.state, pairs, client_subnets)  # before the emulator serves: nothing else touches its state
+        settings = {"SMLW_ALLOWED_SUBSCRIPTIONS": ",".join(s for pair in pairs for s in pair)}
+        if self.args.workers:
+            settings["SMLW_MAX_WORKERS"] = str(self.args.workers)
+        self.sandbox.start(**settings)
+        self.sandbox.arm.configure(**THROTTLING)
+        assert self.sandbox.operator is not None
+        self.kube = Kube(self.sandbox.kube.kubeconfig)
+        self.process = Process(self.sandbox.operator.pid)
+        self.sandbox.wait("the operator's liveness endpoint", self.operator_up, 120)
+        self.figures["rss_idle_mib"] = round(self.process.sample(), 1)
+
+    def operator_up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.sandbox.liveness, timeout=5) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def alive(self) -> None:
+        operator = self.sandbox.operator
+        if operator is None or operator.poll() is not None:
+            raise SystemExit(f"the operator exited; log: {self.sandbox.workdir / 'operator.log'}")
+        self.process.sample()
+
+    def ticks(self, seconds: float, until: float) -> Iterator[float]:
+        """Every `seconds` until the monotonic time `until`: the operator checked on each time."""
+        while (now := time.monotonic()) < until:
+            self.alive()
+            yield now
+            time.sleep(max(0.0, min(seconds - (time.monotonic() - now), until - time.monotonic())))
+
+    def to_ready(self) -> None:
+        args = self.args
+        started, wall = time.monotonic(), time.time()
+        calls = drain(self.state)  # the operator's start-up
+        for first in range(0, len(self.manifests), args.batch):
+            batch = {"apiVersion": "v1", "kind": "List", "items": self.manifests[first : first + args.batch]}
+            self.sandbox.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(batch))
+            calls += drain(self.state)
+        applied = time.monotonic() - started
+        shown, ready = started, []
+        for now in self.ticks(args.poll, started + args.timeout):
+            bodies = workspaces(self.kube)
+            calls += drain(self.state)
+            ready = [since for body in bodies if (since := ready_since(body)) is not None]
+            if len(ready) == len(self.manifests):
+                break
+            if now - shown >= 30:
+                shown = now
+                stuck = sum(stalled(body) for body in bodies)
+                print(
+                    f"  {now - started:5.0f}s: {len(ready)}/{len(self.manifests)} Ready, {stuck} Stalled; ARM "
+                    f"{calls['reads']} reads, {calls['writes']} writes, {calls['429s']} 429s so far",
+                    flush=True,
+                )
+        else:
+            raise SystemExit(
+                f"not all Ready after {args.timeout:.0f}s: {len(ready)} of {len(self.manifests)}; "
+                f"operator log: {self.sandbox.workdir / 'operator.log'}"
+            )
+        self.figures.update(
+            applied_seconds=round(applied, 1),
+            ready_seconds=round(max(ready) - wall, 1),  # to the last lastTransitionTime (1 s resolution)
+            ready_reads=calls["reads"],
+            ready_writes=calls["writes"],
+            ready_429s=calls["429s"],
+        )
+        print(f"  all Ready after {self.figures['ready_seconds']:.0f}s", flush=True)
+
+    def steady(self) -> None:
+        """M minutes: ARM calls, sweeps (status.drift.lastCheckTime), the operator's usage, status patches."""
+        args = self.args
+        calls = drain(self.state)
+        checks: dict[str, list[float]] = {}
+        patches, cpu, rss_from = status_patches(self.kube), self.process.cpu_seconds(), len(self.process.rss)
+        started = time.monotonic()
+        for _ in self.ticks(args.poll, started + 60 * args.minutes):
+            for body in workspaces(self.kube):
+                last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
+                seen = checks.setdefault(body["metadata"]["name"], [])
+                if last and (not seen or seconds_since_epoch(last) != seen[-1]):
+                    seen.append(seconds_since_epoch(last))
+            calls += drain(self.state)
+        minutes = (time.monotonic() - started) / 60
+        ended = time.time()
+        calls += drain(self.state)
+        patches, cpu = status_patches(self.kube) - patches, self.process.cpu_seconds() - cpu
+        # A gap between two checks, or from the last check to the window's end while none came.
+        limit = args.interval * 1.1
+        gaps = {name: [b - a for a, b in itertools.pairwise(seen)] for name, seen in checks.items()}
+        late = sum(1 for name, seen in checks.items() if not seen or max([*gaps[name], ended - seen[-1]]) > limit)
+        every_gap = [gap for own in gaps.values() for gap in own]
+        steady_rss = self.process.rss[rss_from:]
+        self.figures.update(
+            steady_minutes=round(minutes, 2),
+            reads_per_minute=round(calls["reads"] / minutes, 1),
+            writes_per_minute=round(calls["writes"] / minutes, 1),
+            throttled_per_minute=round(calls["429s"] / minutes, 1),
+            sweep_gaps=len(every_gap),
+            sweep_p50=percentile(every_gap, 50),
+            sweep_p95=percentile(every_gap, 95),
+            sweep_p99=percentile(every_gap, 99),
+            unchecked_past_limit=late,
+            rss_steady_mib=round(sorted(steady_rss)[len(steady_rss) // 2], 1) if steady_rss else None,
+            cpu_seconds_per_minute=round(cpu / minutes, 2),
+            status_patches_per_minute=round(patches / minutes, 1),
+            steady_writes={key: n for key, n in sorted(calls.items()) if " " in key},
+        )
+
+    def inject(self, resource_id: str, value: str) -> None:
+        """PATCH publicNetworkAccess as someone with the portal would, again while ARM throttles (429)."""
+        for _ in range(30):
+            try:
+                self.sandbox.arm.rest("PATCH", resource_id, {"properties": {"publicNetworkAccess": value}})
+                return
+            except urllib.error.HTTPError as error:
+                if error.code != 429:
+                    raise
+                time.sleep(1)
+        raise SystemExit(f"could not change {resource_id}: throttled for 30 s")
+
+    def public_access(self, resource_id: str) -> str | None:
+        resource = self.state.get(resource_id)
+        return None if resource is None else (resource.body.get("properties") or {}).get("publicNetworkAccess")
+
+    def drift(self) -> None:
+        """Flip publicNetworkAccess (Disabled <-> Enabled) on random Ready workspaces, each at a random
+        moment within one interval, and time until each is back to what it was (read from the
+        emulator's state every 0.5 s)."""
+        args = self.args
+        draw = random.Random(args.seed)
+        ready = {body["metadata"]["name"] for body in workspaces(self.kube) if converged(body)}
+        candidates = [workspace_id(m) for m in self.manifests if m["metadata"]["name"] in ready]
+        started = time.monotonic()
+        chosen = draw.sample(candidates, min(args.drift_samples, len(candidates)))
+        due = {resource_id: started + draw.uniform(0, args.interval) for resource_id in chosen}
+        before: dict[str, str | None] = {}
+        injected: dict[str, float] = {}
+        latencies: dict[str, float] = {}
+        # Injected within one interval; each correction waited for three intervals, or twice the
+        # slowest sweep interval seen when throttling stretched them.
+        horizon = args.interval + max(3 * args.interval, 2 * (self.figures.get("sweep_p99") or 0)) + 60
+        for now in self.ticks(0.5, started + horizon):
+            for resource_id in [r for r, at in due.items() if r not in injected and at <= now]:
+                before[resource_id] = self.public_access(resource_id)
+                self.inject(resource_id, "Enabled" if before[resource_id] == "Disabled" else "Disabled")
+                injected[resource_id] = time.monotonic()
+            for resource_id in set(injected) - set(latencies):
+                if self.public_access(resource_id) == before[resource_id]:
+                    latencies[resource_id] = time.monotonic() - injected[resource_id]
+            drain(self.state)
+            if len(latencies) == len(due):
+                break
+        values = list(latencies.values())
+        samples = [{"id": r, "injected": injected.get(r, 0) - started, "latency": latencies.get(r)} for r in due]
+        (self.sandbox.workdir / "drift.json").write_text(json.dumps(samples, indent=1))
+        self.figures.update(
+            drift_samples=len(due),
+            drift_corrected=len(latencies),
+            drift_p50=None if not values else round(percentile(values, 50) or 0, 1),
+            drift_p95=None if not values else round(percentile(values, 95) or 0, 1),
+        )
+
+    def run(self) -> None:
+        self.start()
+        print(f"  sandbox up; applying {len(self.manifests)} resources in batches of {self.args.batch}", flush=True)
+        self.to_ready()
+        print(f"  observing {self.args.minutes:g} min of steady state", flush=True)
+        self.steady()
+        print(
+            f"  changing publicNetworkAccess on {self.args.drift_samples} random workspaces, one interval", flush=True
+        )
+        self.drift()
+        self.figures["rss_max_mib"] = round(max(self.process.rss, default=0), 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------------
+def _number(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def report(args: argparse.Namespace, f: Json) -> None:
+    def both(*keys: str, unit: str = "") -> str:
+        shown = " / ".join(_number(f.get(key)) for key in keys)
+        return shown + unit if any(f.get(key) is not None for key in keys) else shown
+
+    rows = [
+        ("time to all Ready", both("ready_seconds", unit=" s") + f" (applied in {_number(f.get('applied_seconds'))}s)"),
+        ("ARM reads / writes to Ready", both("ready_reads", "ready_writes")),
+        ("ARM 429s to Ready", both("ready_429s")),
+        ("ARM reads / writes per minute, steady", both("reads_per_minute", "writes_per_minute")),
+        ("ARM 429s per minute, steady", both("throttled_per_minute")),
+        (
+            "sweep interval p50 / p95 / p99",
+            both("sweep_p50", "sweep_p95", "sweep_p99", unit=" s") + f" ({_number(f.get('sweep_gaps'))} intervals)",
+        ),
+        (
+            f"resources unchecked > {args.interval * 1.1:g} s",
+            f"{_number(f.get('unchecked_past_limit'))} of {args.count}",
+        ),
+        (
+            "drift corrected p50 / p95",
+            both("drift_p50", "drift_p95", unit=" s")
+            + f" ({_number(f.get('drift_corrected'))} of {_number(f.get('drift_samples'))} corrected)",
+        ),
+        (
+            "operator RSS idle / max / steady (median)",
+            both("rss_idle_mib", "rss_max_mib", "rss_steady_mib", unit=" MiB"),
+        ),
+        ("operator CPU seconds per minute, steady", both("cpu_seconds_per_minute")),
+        ("status patches per minute, steady", both("status_patches_per_minute")),
+    ]
+    print(
+        f"\n{args.count} resources (examples {', '.join(e[:2] for e in args.examples)}) in {args.subscriptions} "
+        f"subscription(s); drift interval {args.interval}s; {_number(f.get('steady_minutes'))} min steady state; "
+        f"workers {args.workers or 'default (20)'}"
+    )
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:{width}}  {value}")
+    if f.get("steady_writes"):
+        print("  steady-state writes: " + ", ".join(f"{key} x{n}" for key, n in f["steady_writes"].items()))
+    print(json.dumps({"count": args.count, "subscriptions": args.subscriptions, "interval": args.interval, **f}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000, help="how many SecureMLWorkspaces")
+    parser.add_argument("--subscriptions", type=int, default=1, help="workload subscriptions they are spread over")
+    parser.add_argument("--minutes", type=float, default=5, help="minutes of steady state to observe")
+    parser.add_argument("--interval", type=int, default=60, help="drift interval in seconds (at least 10)")
+    parser.add_argument("--drift-samples", type=int, default=20, help="workspaces drift is injected on")
+    parser.add_argument("--examples", nargs="+", default=EXAMPLES, choices=EXAMPLES, metavar="FILE")
+    parser.add_argument("--workers", type=int, default=None, help="SMLW_MAX_WORKERS (the operator's default: 20)")
+    parser.add_argument("--batch", type=int, default=100, help="resources per kubectl apply")
+    parser.add_argument("--poll", type=float, default=5, help="seconds between reads of the custom resources")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to all Ready (600 + 12 per resource)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the drift samples")
+    args = parser.parse_args()
+    if args.interval < 10 or args.count < 1 or args.subscriptions < 1:
+        parser.error("--interval is at least 10; --count and --subscriptions at least 1")
+    args.timeout = args.timeout or 600 + 12 * args.count
+    args.seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    workdir = REPO / ".cache" / "bench-scale"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the sandbox on SIGTERM too
+    print(f"bench-scale: {args.count} resources, seed {args.seed}; logs in {workdir}", flush=True)
+    scale = Scale(args, Sandbox(workdir))
+    status = 0
+    try:
+        scale.run()
+    except (Exception, SystemExit) as failure:  # the figures so far still make a table
+        print(f"\nstopped early: {type(failure).__name__}: {str(failure)[:2000]}")
+        status = 1
+    finally:
+        scale.sandbox.stop()
+    report(args, scale.figures)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
