@@ -146,6 +146,7 @@ def test_examples_hold_exactly_the_expected_topology(operator: OperatorEnv) -> N
           for d in ("azureml-alias", "workspace-storage")),
         "Microsoft.Network/virtualNetworks/vnet-litware-spoke/virtualNetworkPeerings/to-hub",
         "Microsoft.Network/virtualNetworks/vnet-hub/virtualNetworkPeerings/to-vnet-litware-spoke",  # peerFromHub
+        "Microsoft.Network/firewallPolicies/afwp-hub/ruleCollectionGroups/secureml-mlw-litware-hub",  # policyId
     }  # fmt: skip
     # The private DNS zones are shared: the second example only links its own VNet to them.
     assert _created(operator) == nat | hub
