@@ -479,7 +479,7 @@ class Chaos:
     def start(self) -> None:
         self.sandbox.start(**self.settings)
         self.kube = Kube(self.sandbox.kube.kubeconfig)
-        self.wait_operator_up()
+        self.sandbox.wait_operator_up()
 
     def stop(self) -> None:
         self.sandbox.stop()
@@ -520,18 +520,8 @@ class Chaos:
         self.sandbox.arm.clear_requests()
         if self.sandbox.operator is None or self.sandbox.operator.poll() is not None:
             self.restart_operator(kill=False)
-        self.wait_operator_up()
+        self.sandbox.wait_operator_up()
         return self.snapshot()
-
-    def operator_up(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.sandbox.liveness, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def wait_operator_up(self) -> None:
-        self.sandbox.wait("the operator's liveness endpoint", self.operator_up, 120)
 
     # actions --------------------------------------------------------------------------------------
     def act(self, example: Example, phase: str) -> None:
@@ -566,7 +556,7 @@ class Chaos:
         self.up_at = None
         stalled_since = None
         while time.monotonic() < deadline:
-            if self.up_at is None and self.operator_up():
+            if self.up_at is None and self.sandbox.operator_up():
                 self.up_at = time.monotonic()
             done = self.done(example, phase)
             if done:

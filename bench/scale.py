@@ -262,15 +262,8 @@ class Scale:
         assert self.sandbox.operator is not None
         self.kube = Kube(self.sandbox.kube.kubeconfig)
         self.process = Process(self.sandbox.operator.pid)
-        self.sandbox.wait("the operator's liveness endpoint", self.operator_up, 120)
+        self.sandbox.wait_operator_up()
         self.figures["rss_idle_mib"] = round(self.process.sample(), 1)
-
-    def operator_up(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.sandbox.liveness, timeout=5) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
 
     def alive(self) -> None:
         operator = self.sandbox.operator

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +61,17 @@ class Sandbox:
         retain = '{"spec":{"deletionPolicy":"Retain"}}'
         self.kubectl("patch", "smlw", name, "-n", NAMESPACE, "--type=merge", "-p", retain)
         self.kubectl("delete", "smlw", name, "-n", NAMESPACE, "--timeout=60s")
+
+    def operator_up(self) -> bool:
+        """The operator's liveness endpoint answers (it is started and connected)."""
+        try:
+            with urllib.request.urlopen(self.liveness, timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def wait_operator_up(self) -> None:
+        self.wait("the operator's liveness endpoint", self.operator_up, 120)
 
     def wait(self, what: str, check: Any, timeout: float = 90) -> Any:
         try:

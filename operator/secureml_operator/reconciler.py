@@ -105,9 +105,9 @@ class Target:
 
     async def status(self) -> dict[str, Any]:
         """The status a walk starts from. kopf's body can predate this process's last ledger write
-        (a sweep's body is taken before it waits for the reconcile holding the lock): a ledger that
-        is not the one last stored here is read again from the API server, so a walk never starts
-        from a ledger that lacks what the last one recorded."""
+        (the watch event of that write may not have arrived yet): a ledger that is not the one last
+        stored here is read again from the API server, so a walk never starts from a ledger that
+        lacks what the last one recorded."""
         status = dict(self.body.get("status") or {})
         stored = self.memo.ledger_stored
         if stored is not None and (status.get("ledger") or []) != stored:

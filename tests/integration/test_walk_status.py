@@ -1,6 +1,6 @@
-"""A walk starts from the ledger the last walk wrote. kopf can hand a handler an older body: a drift
-sweep's body is taken before it waits for the reconcile that holds the resource's lock, so it lacks
-what that reconcile recorded; and kopf writes a handler's status patch only after the handler has
+"""A walk starts from the ledger the last walk wrote. kopf can hand a handler an older body: the watch
+event of the ledger the last walk wrote may not have reached it yet, so it lacks what that walk
+recorded; and kopf writes a handler's status patch only after the handler has
 returned, when the next walk may already hold the lock. Starting from either would forget resources
 we created (a later walk then stalls ExistsUnowned on them, or a delete leaves them behind). So a walk
 stores a changed ledger itself before it lets go, and reads status again when kopf's body does not

@@ -361,6 +361,11 @@ class Outbound(Model):
     managed_network: ManagedNetwork | None = Field(default=None, description="The workspace's managed network.")
     customer_network: CustomerNetwork | None = Field(default=None, description="Your own VNet.")
 
+    @property
+    def hub_firewall(self) -> Firewall | None:
+        """The hub firewall a customer network's compute egresses through, if it has one."""
+        return self.customer_network.egress.firewall if self.customer_network is not None else None
+
 
 class Drift(Model):
     """How drift in Azure is handled."""

@@ -22,16 +22,16 @@ from secureml_operator.desired.graph import DesiredGraph, Node
 from secureml_operator.desired.roles import Role
 from secureml_operator.desired.vnet import declared_subnets
 
-# Azure refuses two groups of one policy with the same priority (100-65000). The platform's own groups
+# Groups of one policy are processed by priority (100-65000); whether Azure refuses two groups with
+# the same one is not documented (the emulator refuses: docs/emulator.md). The platform's own groups
 # usually sit low; ours are spread over the upper half by the workspace's name, so two workspaces
-# sharing a policy rarely collide (when they do, Azure's refusal names both: rename one).
+# sharing a policy rarely collide.
 PRIORITY_FIRST, PRIORITY_SPAN = 32768, 32000
 SERVICE_TAG_COLLECTION, FQDN_COLLECTION = "azureml-service-tags", "azureml-fqdns"
 
 
 def rule_collection_group_id(spec: SecureMLWorkspaceSpec) -> ArmId | None:
-    network = spec.outbound.customer_network
-    firewall = network.egress.firewall if network is not None else None
+    firewall = spec.outbound.hub_firewall
     if firewall is None or not firewall.policy_id:
         return None
     return ArmId.parse(firewall.policy_id).child("ruleCollectionGroups", f"secureml-{spec.workspace.name}")
@@ -61,9 +61,7 @@ def rule_collections(spec: SecureMLWorkspaceSpec) -> list[Json]:
             "ruleType": "ApplicationRule",
             "name": name,
             "sourceAddresses": sources,
-            "protocols": [
-                {"protocolType": kind, "port": int(port)} for kind, port in (p.split(":") for p in protocols)
-            ],
+            "protocols": [_protocol(protocol) for protocol in protocols],
             "targetFqdns": list(fqdns),
         }
         for name, protocols, fqdns in aml.firewall_fqdns(spec.azure.location)

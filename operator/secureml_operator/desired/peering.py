@@ -16,8 +16,7 @@ from secureml_operator.desired.vnet import virtual_network_id
 
 def hub_peering_ids(spec: SecureMLWorkspaceSpec) -> tuple[ArmId, ArmId] | None:
     """(our spoke-to-hub peering, the hub VNet) when the spec has the operator peer with a hub."""
-    network = spec.outbound.customer_network
-    firewall = network.egress.firewall if network is not None else None
+    firewall = spec.outbound.hub_firewall
     if firewall is None or not firewall.hub_virtual_network_id or not firewall.peering:
         return None
     return virtual_network_id(spec).child("virtualNetworkPeerings", "to-hub"), ArmId.parse(
@@ -52,8 +51,7 @@ def add_hub_peering(graph: DesiredGraph, spec: SecureMLWorkspaceSpec) -> None:
         )
     )
     read_after = (peering.key,)
-    network = spec.outbound.customer_network
-    firewall = network.egress.firewall if network is not None else None
+    firewall = spec.outbound.hub_firewall
     if firewall is not None and firewall.peer_from_hub:  # the hub is ours to change: its side is ours too
         back = graph.add(
             Node(

@@ -1,8 +1,8 @@
 """Private endpoints: the workspace's own (Role.WORKSPACE_PRIVATE_ENDPOINT, group amlworkspace) and,
 in a customer network, one per dependency group (Role.DEPENDENCY_PRIVATE_ENDPOINT: storage blob and
 file, key vault, registry). Each comes with its private DNS: per zone the zone (Role.DNS_ZONE,
-shared and never deleted), its link to the endpoint's VNet (Role.DNS_LINK), and the endpoint's zone
-group entry (Role.DNS_ZONE_GROUP). Group ids and zones come from azure/private_link.py.
+shared: deleted only when nobody uses it any more), its link to the endpoint's VNet (Role.DNS_LINK),
+and the endpoint's zone group entry (Role.DNS_ZONE_GROUP). Group ids and zones come from azure/private_link.py.
 
 A registry behind a private endpoint (the managed network's, or a dependency endpoint) must be
 Premium: checked before planning (`observe`).

@@ -68,8 +68,7 @@ def add_route_table(graph: DesiredGraph, spec: SecureMLWorkspaceSpec, observed: 
 async def observe(arm: ArmClient, spec: SecureMLWorkspaceSpec, observed: Observed) -> Observed:
     """The next hop for 0.0.0.0/0 and the firewall's public IPs (egress), from the firewall itself
     when it is referenced by id."""
-    network = spec.outbound.customer_network
-    firewall = network.egress.firewall if network is not None else None
+    firewall = spec.outbound.hub_firewall
     if firewall is None:
         return observed
     if firewall.id is None:
