@@ -3,16 +3,18 @@
 N copies of the examples (a mix of all six by default), spread over S workload subscriptions, each
 with its own connectivity subscription (hub VNet and firewall), are applied in batches. The script
 measures the time to all Ready and the ARM calls it took, then watches M minutes of steady state (ARM
-reads, writes and 429s per minute, drift sweep intervals, the operator's RSS and CPU, status patches
-per minute), then changes publicNetworkAccess on random Ready workspaces behind the operator's back and
-times each correction. It prints one table and a JSON line with the same figures. How each figure is
-measured, and what a run of 1000 costs: docs/bench-scale.md. Workdir (logs): .cache/bench-scale/.
+reads, writes and 429s per minute, drift sweep intervals and their stretch from the operator's metrics,
+the operator's RSS and CPU, status patches per minute), then changes publicNetworkAccess on random Ready
+workspaces behind the operator's back and times each correction. It prints one table and a JSON line
+with the same figures. How each figure is measured, and what a run of 1000 costs: docs/bench-scale.md.
+Workdir (logs): .cache/bench-scale/.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import itertools
 import json
 import math
@@ -25,11 +27,13 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
@@ -39,6 +43,7 @@ from sandbox import NAMESPACE, REPO, Sandbox
 
 from armemu.seed import CONNECTIVITY_SUBSCRIPTION, LITWARE, SUBSCRIPTION, seed_litware
 from armemu.state import State, new_etag
+from kubeharness import free_port
 from secureml_operator.desired.firewall_policy import group_priority
 
 Json = dict[str, Any]
@@ -57,6 +62,13 @@ ENDPOINTS_PER_CLIENT_SUBNET = 200  # a /24 holds 251 private endpoints: new subn
 SPOKES_PER_OCTET = 64  # each customer VNet gets its own /22 in 10.3.0.0 and up (10.1 hub, 10.2 clients)
 WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
 GROUPS_PER_POLICY = 90  # Azure's limit of rule collection groups in one firewall policy (not emulated)
+# The operator's gauges of its sweeps (secureml_operator/metrics.py): status.drift.lastCheckTime is only a
+# heartbeat, so completed checks and the intervals in effect are read from /metrics.
+LAST_CHECK = "secureml_drift_last_check_timestamp_seconds"
+EFFECTIVE_INTERVAL = "secureml_drift_effective_interval_seconds"
+STRETCH = "secureml_sweep_interval_stretch"
+SCRAPE_TIMEOUT = 5  # seconds; a missed scrape only delays seeing a check (the gauge holds its time)
+LATE = 1.1  # a resource is unchecked once a gap exceeds its effective interval by 10 %
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -194,6 +206,76 @@ def status_patches(kube: Kube) -> int:
     return int(total)
 
 
+@dataclass
+class Gauges:
+    """One scrape of the operator's sweep gauges: per resource name (in NAMESPACE) and per subscription."""
+
+    last_check: dict[str, float] = field(default_factory=dict)  # Unix time of the last completed check
+    interval: dict[str, float] = field(default_factory=dict)  # effective drift interval, s
+    stretch: dict[str, float] = field(default_factory=dict)  # by lower-case subscription id
+
+
+def sweep_gauges(text: str) -> Gauges:
+    """The sweep gauges in the operator's /metrics text. A series with 0 (created, never set) is left
+    out: as a check time it would open a gap from 1970."""
+    gauges = Gauges()
+    per_resource = {LAST_CHECK: gauges.last_check, EFFECTIVE_INTERVAL: gauges.interval}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == STRETCH and "subscription" in labels:
+                gauges.stretch[labels["subscription"]] = sample.value
+            elif sample.name in per_resource and labels.get("resource_namespace") == NAMESPACE and sample.value > 0:
+                per_resource[sample.name][labels.get("resource_name", "")] = sample.value
+    return gauges
+
+
+def scrape(url: str) -> Gauges | None:
+    """The operator's gauges, or None when /metrics does not answer in time (the operator shares two
+    cores with everything else here): the caller skips that poll."""
+    try:
+        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as response:
+            return sweep_gauges(response.read().decode())
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+
+
+class Sweeps:
+    """Completed checks per resource over a window, from the changes of its last-check gauge between
+    scrapes, with the last effective interval and stretch seen."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, list[float]] = {}
+        self.intervals: dict[str, float] = {}
+        self.stretch: dict[str, float] = {}
+        self.scrapes = self.missed = 0
+
+    def add(self, gauges: Gauges | None) -> None:
+        self.scrapes += 1
+        if gauges is None:
+            self.missed += 1
+            return
+        for name, at in gauges.last_check.items():
+            seen = self.checks.setdefault(name, [])
+            if not seen or at != seen[-1]:
+                seen.append(at)
+        self.intervals.update(gauges.interval)
+        self.stretch = gauges.stretch or self.stretch
+
+    def gaps(self, name: str) -> list[float]:
+        return [b - a for a, b in itertools.pairwise(self.checks.get(name, []))]
+
+    def unchecked(self, names: Iterable[str], fallback: float, ended: float) -> int:
+        """Resources never seen checked, or with a gap (the last one up to `ended`, Unix time) above their
+        own effective interval (`fallback` when not exported) + 10 %."""
+        late = 0
+        for name in names:
+            seen = self.checks.get(name)
+            limit = self.intervals.get(name, fallback) * LATE
+            late += not seen or max([*self.gaps(name), ended - seen[-1]]) > limit
+        return late
+
+
 def seconds_since_epoch(timestamp: str) -> float:
     return datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
 
@@ -245,6 +327,8 @@ class Scale:
         self.manifests: list[Json] = []
         self.kube: Kube
         self.process: Process
+        self.metrics = ""  # the operator's /metrics (SMLW_METRICS_PORT)
+        self.largest_interval = 0.0  # the largest effective drift interval seen in steady state, s
 
     @property
     def state(self) -> State:
@@ -254,7 +338,12 @@ class Scale:
         pairs = subscription_pairs(self.args.subscriptions)
         self.manifests, client_subnets = copies(self.args, pairs)
         seed(self.state, pairs, client_subnets)  # before the emulator serves: nothing else touches its state
-        settings = {"SMLW_ALLOWED_SUBSCRIPTIONS": ",".join(s for pair in pairs for s in pair)}
+        port = free_port()
+        self.metrics = f"http://127.0.0.1:{port}/metrics"
+        settings = {
+            "SMLW_ALLOWED_SUBSCRIPTIONS": ",".join(s for pair in pairs for s in pair),
+            "SMLW_METRICS_PORT": str(port),
+        }
         if self.args.workers:
             settings["SMLW_MAX_WORKERS"] = str(self.args.workers)
         self.sandbox.start(**settings)
@@ -297,9 +386,12 @@ class Scale:
             if now - shown >= 30:
                 shown = now
                 stuck = sum(stalled(body) for body in bodies)
+                gauges = scrape(self.metrics)
+                stretch = max((gauges.stretch if gauges else {}).values(), default=None)
                 print(
                     f"  {now - started:5.0f}s: {len(ready)}/{len(self.manifests)} Ready, {stuck} Stalled; ARM "
-                    f"{calls['reads']} reads, {calls['writes']} writes, {calls['429s']} 429s so far",
+                    f"{calls['reads']} reads, {calls['writes']} writes, {calls['429s']} 429s so far"
+                    + ("" if stretch is None else f"; sweep stretch up to x{stretch:.3g}"),
                     flush=True,
                 )
         else:
@@ -317,28 +409,28 @@ class Scale:
         print(f"  all Ready after {self.figures['ready_seconds']:.0f}s", flush=True)
 
     def steady(self) -> None:
-        """M minutes: ARM calls, sweeps (status.drift.lastCheckTime), the operator's usage, status patches."""
+        """M minutes: ARM calls, sweeps (the operator's gauges: status.drift.lastCheckTime is only a
+        heartbeat), the operator's usage, status patches."""
         args = self.args
         calls = drain(self.state)
-        checks: dict[str, list[float]] = {}
+        sweeps = Sweeps()
         patches, cpu, rss_from = status_patches(self.kube), self.process.cpu_seconds(), len(self.process.rss)
         started = time.monotonic()
         for _ in self.ticks(args.poll, started + 60 * args.minutes):
-            for body in workspaces(self.kube):
-                last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
-                seen = checks.setdefault(body["metadata"]["name"], [])
-                if last and (not seen or seconds_since_epoch(last) != seen[-1]):
-                    seen.append(seconds_since_epoch(last))
+            sweeps.add(scrape(self.metrics))
+            self.largest_interval = max([self.largest_interval, *sweeps.intervals.values()])
             calls += drain(self.state)
         minutes = (time.monotonic() - started) / 60
         ended = time.time()
         calls += drain(self.state)
         patches, cpu = status_patches(self.kube) - patches, self.process.cpu_seconds() - cpu
-        # A gap between two checks, or from the last check to the window's end while none came.
-        limit = args.interval * 1.1
-        gaps = {name: [b - a for a, b in itertools.pairwise(seen)] for name, seen in checks.items()}
-        late = sum(1 for name, seen in checks.items() if not seen or max([*gaps[name], ended - seen[-1]]) > limit)
-        every_gap = [gap for own in gaps.values() for gap in own]
+        if sweeps.missed:
+            print(f"  {sweeps.missed} of {sweeps.scrapes} scrapes of {self.metrics} failed", flush=True)
+        if not sweeps.checks:
+            print(f"  no {LAST_CHECK} in {self.metrics}: every resource counts as unchecked", flush=True)
+        names = [manifest["metadata"]["name"] for manifest in self.manifests]
+        every_gap = [round(gap, 1) for name in names for gap in sweeps.gaps(name)]
+        effective = [sweeps.intervals[name] for name in names if name in sweeps.intervals]
         steady_rss = self.process.rss[rss_from:]
         self.figures.update(
             steady_minutes=round(minutes, 2),
@@ -349,7 +441,11 @@ class Scale:
             sweep_p50=percentile(every_gap, 50),
             sweep_p95=percentile(every_gap, 95),
             sweep_p99=percentile(every_gap, 99),
-            unchecked_past_limit=late,
+            # A gap between two checks, or from the last check to the window's end while none came.
+            unchecked_past_limit=sweeps.unchecked(names, args.interval, ended),
+            effective_interval_p50=percentile([round(v, 1) for v in effective], 50),
+            effective_interval_max=round(max(effective), 1) if effective else None,
+            stretch_by_subscription={sub: round(factor, 2) for sub, factor in sorted(sweeps.stretch.items())},
             rss_steady_mib=round(sorted(steady_rss)[len(steady_rss) // 2], 1) if steady_rss else None,
             cpu_seconds_per_minute=round(cpu / minutes, 2),
             status_patches_per_minute=round(patches / minutes, 1),
@@ -380,15 +476,17 @@ class Scale:
         draw = random.Random(args.seed)
         ready = {body["metadata"]["name"] for body in workspaces(self.kube) if converged(body)}
         candidates = [workspace_id(m) for m in self.manifests if m["metadata"]["name"] in ready]
+        # The largest effective interval seen, not --interval: the operator stretches sweeps that would
+        # not fit ARM's read budget, and a correction waits for the resource's next sweep.
+        interval = self.largest_interval or float(args.interval)
         started = time.monotonic()
         chosen = draw.sample(candidates, min(args.drift_samples, len(candidates)))
-        due = {resource_id: started + draw.uniform(0, args.interval) for resource_id in chosen}
+        due = {resource_id: started + draw.uniform(0, interval) for resource_id in chosen}
         before: dict[str, str | None] = {}
         injected: dict[str, float] = {}
         latencies: dict[str, float] = {}
-        # Injected within one interval; each correction waited for three intervals, or twice the
-        # slowest sweep interval seen when throttling stretched them.
-        horizon = args.interval + max(3 * args.interval, 2 * (self.figures.get("sweep_p99") or 0)) + 60
+        # Injected within one interval; each correction waited for three intervals (and a minute).
+        horizon = interval + 3 * interval + 60
         for now in self.ticks(0.5, started + horizon):
             for resource_id in [r for r, at in due.items() if r not in injected and at <= now]:
                 before[resource_id] = self.public_access(resource_id)
@@ -408,6 +506,7 @@ class Scale:
             drift_corrected=len(latencies),
             drift_p50=None if not values else round(percentile(values, 50) or 0, 1),
             drift_p95=None if not values else round(percentile(values, 95) or 0, 1),
+            drift_limit=round(interval + 10, 1),  # a sweep's interval, and 10 s for the correction itself
         )
 
     def run(self) -> None:
@@ -416,8 +515,11 @@ class Scale:
         self.to_ready()
         print(f"  observing {self.args.minutes:g} min of steady state", flush=True)
         self.steady()
+        interval = self.largest_interval or self.args.interval
         print(
-            f"  changing publicNetworkAccess on {self.args.drift_samples} random workspaces, one interval", flush=True
+            f"  changing publicNetworkAccess on {self.args.drift_samples} random workspaces within {interval:g}s "
+            "(the largest effective interval seen)",
+            flush=True,
         )
         self.drift()
         self.figures["rss_max_mib"] = round(max(self.process.rss, default=0), 1)
@@ -430,6 +532,19 @@ def _number(value: Any, unit: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def stretches(by_subscription: dict[str, float] | None) -> str:
+    """Each subscription's stretch when there are a few; else the stretched ones and a count of the rest."""
+    if not by_subscription:
+        return "-"
+    shown = by_subscription
+    if len(by_subscription) > 4:
+        shown = {sub: factor for sub, factor in by_subscription.items() if factor != 1}
+    listed = ", ".join(f"{sub[:8]}...{sub[-4:]} x{factor:g}" for sub, factor in shown.items())
+    rest = len(by_subscription) - len(shown)
+    others = f"x1 in {rest} others" if listed else f"x1 in all {rest}"
+    return ", ".join(part for part in (listed, others if rest else "") if part)
 
 
 def report(args: argparse.Namespace, f: Json) -> None:
@@ -448,14 +563,20 @@ def report(args: argparse.Namespace, f: Json) -> None:
             both("sweep_p50", "sweep_p95", "sweep_p99", unit=" s") + f" ({_number(f.get('sweep_gaps'))} intervals)",
         ),
         (
-            f"resources unchecked > {args.interval * 1.1:g} s",
+            "resources unchecked > effective interval + 10 %",
             f"{_number(f.get('unchecked_past_limit'))} of {args.count}",
         ),
+        (
+            "effective drift interval p50 / max",
+            both("effective_interval_p50", "effective_interval_max", unit=" s") + f" (declared {args.interval} s)",
+        ),
+        ("sweep stretch per subscription", stretches(f.get("stretch_by_subscription"))),
         (
             "drift corrected p50 / p95",
             both("drift_p50", "drift_p95", unit=" s")
             + f" ({_number(f.get('drift_corrected'))} of {_number(f.get('drift_samples'))} corrected)",
         ),
+        ("drift corrected p95 / limit (effective interval + 10 s)", both("drift_p95", "drift_limit", unit=" s")),
         (
             "operator RSS idle / max / steady (median)",
             both("rss_idle_mib", "rss_max_mib", "rss_steady_mib", unit=" MiB"),
@@ -486,7 +607,7 @@ def main() -> int:
     parser.add_argument("--examples", nargs="+", default=EXAMPLES, choices=EXAMPLES, metavar="FILE")
     parser.add_argument("--workers", type=int, default=None, help="SMLW_MAX_WORKERS (the operator's default: 20)")
     parser.add_argument("--batch", type=int, default=100, help="resources per kubectl apply")
-    parser.add_argument("--poll", type=float, default=5, help="seconds between reads of the custom resources")
+    parser.add_argument("--poll", type=float, default=5, help="seconds between polls (custom resources, metrics)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to all Ready (600 + 12 per resource)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the drift samples")
     args = parser.parse_args()

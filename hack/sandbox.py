@@ -133,16 +133,16 @@ class Sandbox:
 
 
 def per_example(
-    name: str, examples: Iterable[str], measure: Callable[[Sandbox, str], Measured]
+    name: str, examples: Iterable[str], measure: Callable[[Sandbox, str], Measured], **operator_settings: str
 ) -> list[tuple[str, Measured]]:
     """A benchmark's runs: one sandbox in `.cache/<name>`, `measure` for each example in turn, and
-    everything stopped at the end, whatever happens."""
+    everything stopped at the end, whatever happens. `operator_settings`: extra SMLW_* environment."""
     workdir = REPO / ".cache" / name
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     sandbox = Sandbox(workdir)
     try:
-        sandbox.start()
+        sandbox.start(**operator_settings)
         return [(example, measure(sandbox, example)) for example in examples]
     finally:
         sandbox.stop()

@@ -1,7 +1,9 @@
 """kopf wiring: which events call which reconciler method. Nothing else lives here.
 
-- create / update / resume: converge Azure to the spec;
-- a timer that runs a drift sweep when `spec.drift.interval` has passed since the last check;
+- create / update: converge Azure to the spec;
+- resume (the operator restarted): the same, unless the status says the current spec is Ready, when
+  the resource's drift sweeps take over (no thousand walks at once after a restart);
+- drift sweeps: not a kopf timer, but the reconciler's scheduler (sweeps.py), started here;
 - delete, behind the `secureml.io/finalizer` finalizer, as `spec.deletionPolicy` says.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -19,18 +20,8 @@ from secureml_operator import kube
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.reconciler import Reconciler, ResourceMemo, Target, sweepable
+from secureml_operator.reconciler import Reconciler, Target, drift_interval, settled
 from secureml_operator.settings import OperatorSettings
-
-DRIFT_TICK_SECONDS = 1.0  # the timer only checks whether a sweep is due: no API call, no patch
-
-
-class _QuietTicks(logging.Filter):
-    """Drop kopf's per-tick success line for the drift timer: it fires every second per resource."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Timer 'drift_sweep' succeeded."
-
 
 FINALIZER = "secureml.io/finalizer"
 API_ERROR_DELAYS = (1, 1, 2, 3, 5)
@@ -65,7 +56,6 @@ async def configure(
     # urllib3 warns of each retry of the Kubernetes client's connections (three lines a second per
     # credential watch while the API server is away); the watch reports its own interruption.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    logging.getLogger("kopf.objects").addFilter(_QuietTicks())  # the SDKs log every HTTP exchange at INFO
     settings.peering.name = "secureml-operator"
     if not await kube.served(GROUP, VERSION, TENANCY_PLURAL):
         # kopf would wait for the policy index forever and serve nothing: say why, and stop.
@@ -74,6 +64,7 @@ async def configure(
             "(or install the chart with its CRDs)"
         )
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
+    memo.reconciler.sweeps.start()
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
     if port:
         prometheus_client.start_http_server(port)
@@ -84,6 +75,7 @@ async def configure(
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    await memo.reconciler.sweeps.stop()
     await memo.reconciler.access.close()
 
 
@@ -101,23 +93,31 @@ def tenancy_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str
     return {name: dict(spec)} if name == POLICY_NAME else {}
 
 
+def _reconciler(memo: kopf.Memo, kwargs: dict[str, Any]) -> Reconciler:
+    reconciler: Reconciler = memo.reconciler
+    reconciler.tenancy_index = kwargs["tenancy_policies"]  # for the sweeps, which run outside handlers
+    return reconciler
+
+
 def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[str, Any], retry: int = 0) -> Target:
-    if "resource" not in memo:
-        memo.resource = ResourceMemo()
-    policies: Iterable[dict[str, Any]] = kwargs["tenancy_policies"].get(POLICY_NAME, [])
-    return Target(body, patch, memo.resource, retry, next(iter(policies), None))
+    reconciler = _reconciler(memo, kwargs)
+    meta = body.metadata
+    return Target(body, patch, reconciler.memo(str(meta.namespace), str(meta.name)), retry, reconciler.policy())
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
-    await memo.reconciler.reconcile(_target(body, patch, memo, kwargs, retry))
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_TICK_SECONDS, when=sweepable)
-async def drift_sweep(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
-    await memo.reconciler.sweep(_target(body, patch, memo, kwargs, int(kwargs.get("retry", 0))))
+async def reconcile(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: str, **kwargs: Any
+) -> None:
+    reconciler = _reconciler(memo, kwargs)
+    if reason == kopf.Reason.RESUME and settled(body):
+        meta = body.metadata
+        interval = drift_interval(body, reconciler.access.settings.drift_interval)
+        reconciler.sweeps.track(str(meta.namespace), str(meta.name), interval)
+        return
+    await reconciler.reconcile(_target(body, patch, memo, kwargs, retry))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

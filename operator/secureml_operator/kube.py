@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,15 +66,41 @@ async def patch_status(namespace: str, name: str, status: dict[str, Any]) -> Non
     await asyncio.to_thread(patch)
 
 
-async def read_status(namespace: str, name: str) -> dict[str, Any]:
-    """A SecureMLWorkspace's status as the API server has it now."""
+async def read_workspace(namespace: str, name: str) -> dict[str, Any] | None:
+    """A SecureMLWorkspace as the API server has it now; None when it is gone."""
 
-    def read() -> dict[str, Any]:
+    def read() -> dict[str, Any] | None:
         api = kubernetes.client.CustomObjectsApi(api_client())
-        found = cast(dict[str, Any], api.get_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name))
-        return dict(found.get("status") or {})
+        try:
+            return cast(dict[str, Any], api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
 
     return await asyncio.to_thread(read)
+
+
+async def read_status(namespace: str, name: str) -> dict[str, Any]:
+    """A SecureMLWorkspace's status as the API server has it now (empty once it is gone)."""
+    return dict(((await read_workspace(namespace, name)) or {}).get("status") or {})
+
+
+async def json_patch_status(namespace: str, name: str, operations: Sequence[Mapping[str, Any]]) -> None:
+    """A JSON patch of a SecureMLWorkspace's status: only the leaves that changed."""
+
+    def patch() -> None:
+        kubernetes.client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            [dict(op) for op in operations],
+            _content_type="application/json-patch+json",
+        )
+
+    await asyncio.to_thread(patch)
 
 
 NAMESPACE_LABELS_TTL_SECONDS = 30.0
@@ -98,24 +125,26 @@ async def namespace_labels(name: str) -> dict[str, str]:
     return labels
 
 
-async def workspace_statuses(namespace: str) -> list[dict[str, Any]]:
-    """The uid and status of every live SecureMLWorkspace the operator may read (cluster-wide, or
-    only the given namespace where it may not list across namespaces). One being deleted is not live:
-    what it holds is about to go."""
+async def workspace_statuses(namespace: str) -> tuple[list[dict[str, Any]], bool]:
+    """The uid, namespace and status of every live SecureMLWorkspace the operator may read
+    (cluster-wide, or only the given namespace where it may not list across namespaces), and
+    whether the list was cluster-wide. One being deleted is not live: what it holds is about to go."""
 
-    def read() -> list[dict[str, Any]]:
+    def read() -> tuple[list[dict[str, Any]], bool]:
         api = kubernetes.client.CustomObjectsApi(api_client())
         try:
-            found = cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL))
+            found, cluster_wide = cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL)), True
         except kubernetes.client.ApiException as error:
             if error.status != 403:
                 raise
             found = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
-        return [
+            cluster_wide = False
+        items = [
             {"uid": item["metadata"]["uid"], "status": item.get("status") or {}}
             for item in found.get("items") or []
             if not item["metadata"].get("deletionTimestamp")
         ]
+        return items, cluster_wide
 
     return await asyncio.to_thread(read)
 

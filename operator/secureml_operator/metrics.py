@@ -46,3 +46,21 @@ CONFLICTING_WRITER_FIELDS = Gauge(
     "Fields of the SecureMLWorkspace the operator stopped correcting: another writer keeps changing them back",
     ["resource_namespace", "resource_name"],
 )
+DRIFT_LAST_CHECK = Gauge(
+    "secureml_drift_last_check_timestamp_seconds",
+    "When the operator last compared the SecureMLWorkspace with Azure (Unix time): status.drift.lastCheckTime "
+    "is refreshed only every heartbeat",
+    ["resource_namespace", "resource_name"],
+)
+DRIFT_EFFECTIVE_INTERVAL = Gauge(
+    "secureml_drift_effective_interval_seconds",
+    "The drift interval in effect for the SecureMLWorkspace: spec.drift.interval, stretched when the sweeps of "
+    "its subscriptions would not fit their share of ARM's read budget",
+    ["resource_namespace", "resource_name"],
+)
+SWEEP_STRETCH = Gauge(
+    "secureml_sweep_interval_stretch",
+    "How far the declared drift intervals of a subscription's resources are stretched to fit its ARM read "
+    "budget (1: not at all)",
+    ["subscription"],
+)

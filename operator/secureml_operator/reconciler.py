@@ -14,9 +14,11 @@ import contextlib
 import copy
 import dataclasses
 import datetime
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -25,10 +27,10 @@ from pydantic import ValidationError
 
 from secureml_operator import kube, metrics, preflight
 from secureml_operator.api import tenancy
-from secureml_operator.api.duration import parse_duration
+from secureml_operator.api.duration import format_duration, parse_duration
 from secureml_operator.api.models import SecureMLWorkspaceSpec
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.azure.arm import ArmClient
+from secureml_operator.azure.arm import SHARED_READ_AGE, ArmClient
 from secureml_operator.azure.ids import ArmId, InvalidArmId
 from secureml_operator.desired.graph import DesiredGraph
 from secureml_operator.desired.observed import Observed
@@ -42,6 +44,7 @@ from secureml_operator.status import conditions as c
 from secureml_operator.status import isolation
 from secureml_operator.status import report as status_report
 from secureml_operator.status.conditions import Condition, conditions_patch
+from secureml_operator.sweeps import Outcome, Pacing, SweepResult, SweepScheduler
 
 MAX_RETRY_DELAY_SECONDS = 300
 log = logging.getLogger(__name__)
@@ -56,7 +59,9 @@ class ResourceMemo:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0  # transient sweep failures in a row
     not_before: float = 0.0  # time.monotonic() before which no sweep is retried
-    ledger_stored: list[dict[str, Any]] | None = None  # status.ledger as this process last wrote or read it
+    # A digest of status.ledger as this process last wrote or read it (not the ledger: a thousand
+    # resources' ledgers would stay in memory for one comparison each).
+    ledger_stored: str | None = None
 
     def back_off(self, first_delay: float) -> float:
         self.failures += 1
@@ -66,6 +71,10 @@ class ResourceMemo:
 
     def recovered(self) -> None:
         self.failures, self.not_before = 0, 0.0
+
+
+def ledger_digest(entries: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
 
 
 def backoff(first_delay: float, retry: int) -> float:
@@ -88,9 +97,9 @@ class Target:
         return int(self.body.metadata.get("generation") or 0)
 
     def fixed(self) -> Target:
-        """This walk's own copy of the resource. kopf hands a timer a live body that it updates in
-        place when a watch event arrives: a sweep that walked the old spec would otherwise end by
-        reporting the new generation as observed, Ready for a spec it never applied."""
+        """This walk's own copy of the resource. kopf can hand a handler a live body that it updates
+        in place when a watch event arrives: a walk of the old spec would otherwise end by reporting
+        the new generation as observed, Ready for a spec it never applied."""
         return dataclasses.replace(self, body=kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(self.body)))))
 
     @property
@@ -110,9 +119,9 @@ class Target:
         lacks what the last one recorded."""
         status = dict(self.body.get("status") or {})
         stored = self.memo.ledger_stored
-        if stored is not None and (status.get("ledger") or []) != stored:
+        if stored is not None and ledger_digest(status.get("ledger") or []) != stored:
             status = await kube.read_status(self.owner.namespace, self.owner.name)
-        self.memo.ledger_stored = status.get("ledger") or []
+        self.memo.ledger_stored = ledger_digest(status.get("ledger") or [])
         return status
 
     async def _store(self, status: dict[str, Any]) -> None:
@@ -120,7 +129,7 @@ class Target:
             await kube.patch_status(self.owner.namespace, self.owner.name, status)
         except Exception as error:  # nothing is sent to Azure on a ledger that was not stored
             raise classify(error) from error
-        self.memo.ledger_stored = status["ledger"]
+        self.memo.ledger_stored = ledger_digest(status["ledger"])
 
     def ledger(self, status: dict[str, Any]) -> Ledger:
         """The ledger in `status`; a create announced mid-walk is written to status at once."""
@@ -135,7 +144,7 @@ class Target:
         resource's lock: kopf writes a handler's patch only after the handler has returned, when the
         next walk may already have started from the ledger before it."""
         facts = status_report.ledger_facts(ledger)
-        if facts["ledger"] != self.memo.ledger_stored:
+        if ledger_digest(facts["ledger"]) != self.memo.ledger_stored:
             await self._store(facts)
 
     def conflicts(self, status: dict[str, Any]) -> Conflicts:
@@ -160,24 +169,66 @@ async def _namespace_labels(target: Target) -> dict[str, str]:
     return await kube.namespace_labels(target.owner.namespace) if target.policy is not None else {}
 
 
-async def _other_claims(target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
-    """IP rules other SecureMLWorkspaces' ledgers hold, read only when this one has allowlists."""
-    network = spec.outbound.customer_network
-    ours = [entry for entry in ledger.entries.values() if entry.type == IP_RULE]
-    if not ours and not (network and network.allowlist_egress_on):
-        return nobody_else
-    claims: dict[tuple[str, str], set[Origin]] = {}
-    for item in await kube.workspace_statuses(target.owner.namespace):
-        if item["uid"] == target.owner.uid:
-            continue
-        for entry in Ledger.from_status(item["status"]).entries.values():
-            if entry.type == IP_RULE and entry.name:
-                claims.setdefault((entry_key(entry.id), entry.name.lower()), set()).add(entry.origin)
+CLAIMS_LISTED_FOR_SECONDS = 60.0
+Claim = tuple[str, str, Origin]  # (target key, address lower-cased, origin) of one IP rule in a ledger
+CLUSTER = ""  # the scope of a cluster-wide list
 
-    def others(target_id: str, address: str) -> frozenset[Origin]:
-        return frozenset(claims.get((entry_key(target_id), address.lower()), ()))
 
-    return others
+@dataclass
+class _Listed:
+    at: float  # time.monotonic()
+    claims: dict[str, list[Claim]]  # by uid
+
+
+class IpRuleClaims:
+    """The IP rules the ledgers of other live SecureMLWorkspaces hold. Listed from the API server at
+    most once a minute (cluster-wide, or per namespace where the operator may not list across them)
+    and kept current in between with this operator's own ledger writes, as it is the only writer of
+    ledgers: a sweep of a resource with allowlists used to list every resource, N sweeps of N bodies."""
+
+    def __init__(self) -> None:
+        self._lists: dict[str, _Listed] = {}  # by scope: CLUSTER, or a namespace
+
+    async def others(self, target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
+        """Read only when this resource has allowlists (or IP rules in its ledger)."""
+        network = spec.outbound.customer_network
+        ours = [entry for entry in ledger.entries.values() if entry.type == IP_RULE]
+        if not ours and not (network and network.allowlist_egress_on):
+            return nobody_else
+        namespace, now = target.owner.namespace, time.monotonic()
+        listed = next(
+            (self._lists[scope] for scope in (CLUSTER, namespace)
+             if scope in self._lists and now - self._lists[scope].at <= CLAIMS_LISTED_FOR_SECONDS),
+            None,
+        )  # fmt: skip
+        if listed is None:
+            items, cluster_wide = await kube.workspace_statuses(namespace)
+            claims = {item["uid"]: _ip_rules(Ledger.from_status(item["status"])) for item in items}
+            listed = self._lists[CLUSTER if cluster_wide else namespace] = _Listed(now, claims)
+        held: dict[tuple[str, str], set[Origin]] = {}
+        for uid, rules in listed.claims.items():
+            if uid != target.owner.uid:
+                for target_key, address, origin in rules:
+                    held.setdefault((target_key, address), set()).add(origin)
+
+        def others(target_id: str, address: str) -> frozenset[Origin]:
+            return frozenset(held.get((entry_key(target_id), address.lower()), ()))
+
+        return others
+
+    def note(self, owner: Owner, ledger: Ledger | None) -> None:
+        """A resource's ledger as this operator just stored it; None: the resource is going."""
+        for scope in (CLUSTER, owner.namespace):
+            if scope in self._lists:
+                self._lists[scope].claims[owner.uid] = _ip_rules(ledger) if ledger is not None else []
+
+
+def _ip_rules(ledger: Ledger) -> list[Claim]:
+    return [
+        (entry_key(entry.id), entry.name.lower(), entry.origin)
+        for entry in ledger.entries.values()
+        if entry.type == IP_RULE and entry.name
+    ]
 
 
 def _observed_allowlists(ledger: Ledger, others: OtherClaims, observed: Observed | None = None) -> Observed:
@@ -242,29 +293,31 @@ def classified(target: Target, error: BaseException) -> Failure:
     return failure
 
 
-def sweepable(body: kopf.Body, **_: Any) -> bool:
-    """Drift sweeps run only on a resource whose current spec was reconciled and is not stalled."""
+def _conditions(body: kopf.Body) -> dict[str, str] | None:
+    """Condition statuses by type, when they are about the current generation (else None)."""
     status = body.get("status") or {}
     if status.get("observedGeneration") != body.metadata.get("generation"):
-        return False
-    conditions = {condition.get("type"): condition for condition in status.get("conditions") or []}
-    return bool(conditions.get("Stalled", {}).get("status") != "True")
+        return None
+    return {str(condition.get("type")): str(condition.get("status")) for condition in status.get("conditions") or []}
 
 
-def sweep_due(body: kopf.Body, default_interval: datetime.timedelta, memo: ResourceMemo) -> bool:
-    """Sweepable, and either a failed sweep's backoff has passed, or `spec.drift.interval` (or the
-    operator's default) has passed since the last check."""
-    if not sweepable(body) or time.monotonic() < memo.not_before:
-        return False
-    if memo.failures:  # the last sweep failed: its retry is due once the backoff has passed
-        return True
-    last = ((body.get("status") or {}).get("drift") or {}).get("lastCheckTime")
-    if not last:
-        return True
+def sweepable(body: kopf.Body) -> bool:
+    """Drift sweeps run only on a resource whose current spec was reconciled and is not stalled."""
+    conditions = _conditions(body)
+    return conditions is not None and conditions.get(c.STALLED) != "True"
+
+
+def settled(body: kopf.Body) -> bool:
+    """Ready for its current spec: after a restart its sweeps suffice (one in Detect mode would
+    never finish a walk a failure interrupted, so anything else is walked again)."""
+    conditions = _conditions(body)
+    return conditions is not None and conditions.get(c.READY) == "True" and conditions.get(c.STALLED) != "True"
+
+
+def drift_interval(body: kopf.Body, default: datetime.timedelta) -> float:
+    """`spec.drift.interval`, or the operator's default, in seconds."""
     configured = ((body.get("spec") or {}).get("drift") or {}).get("interval")
-    interval = parse_duration(configured) if configured else default_interval
-    checked = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-    return datetime.datetime.now(datetime.UTC) - checked >= interval
+    return (parse_duration(configured) if configured else default).total_seconds()
 
 
 STALLED_DELETE_WAY_OUT = (
@@ -276,6 +329,30 @@ STALLED_DELETE_WAY_OUT = (
 class Reconciler:
     def __init__(self, access: AzureAccess) -> None:
         self.access = access
+        self.sweeps = SweepScheduler(self.sweep, Pacing(access.settings.budget.reads_per_second))
+        self._memos: dict[tuple[str, str], ResourceMemo] = {}
+        self.claims = IpRuleClaims()
+        # The SecureMLTenancyPolicy kopf index, handed over by the first handler (sweeps run outside
+        # handlers); kopf keeps the index object current.
+        self.tenancy_index: Mapping[str, Iterable[dict[str, Any]]] = {}
+
+    def memo(self, namespace: str, name: str) -> ResourceMemo:
+        """The resource's memo: one lock for its reconciles, sweeps and delete, and its backoff."""
+        return self._memos.setdefault((namespace, name), ResourceMemo())
+
+    def policy(self) -> dict[str, Any] | None:
+        """The SecureMLTenancyPolicy `default`, or None while there is none."""
+        return next(iter(self.tenancy_index.get(tenancy.POLICY_NAME, [])), None)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A resource that is gone: no more sweeps, no memo, no metric series."""
+        self.sweeps.forget(namespace, name)
+        self._memos.pop((namespace, name), None)
+        for condition in c.ALL:
+            with contextlib.suppress(KeyError):
+                metrics.RESOURCE_CONDITION.remove(namespace, name, condition)
+        with contextlib.suppress(KeyError):
+            metrics.CONFLICTING_WRITER_FIELDS.remove(namespace, name)
 
     @property
     def first_retry_delay(self) -> float:
@@ -308,7 +385,7 @@ class Reconciler:
         self._check_permitted(target, spec, labels)
         arm = await self._arm(target, spec)
         observed = await preflight.observe(arm, spec)
-        others = await _other_claims(target, spec, ledger)
+        others = await self.claims.others(target, spec, ledger)
         observed = _observed_allowlists(ledger, others, observed)
         graph = plan(spec, observed)
         unsupported = sorted({node.id.type for node in graph if not arm.supports(node.id)})
@@ -342,7 +419,10 @@ class Reconciler:
 
     async def reconcile(self, target: Target) -> None:
         """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed).
-        Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes."""
+        Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes.
+        The resource's sweeps are scheduled from here."""
+        owner = target.owner
+        self.sweeps.track(owner.namespace, owner.name, drift_interval(target.body, self.access.settings.drift_interval))
         async with target.memo.lock:
             target = target.fixed()
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():
@@ -357,28 +437,71 @@ class Reconciler:
                     reconciling(target, failure, delay)
                     raise kopf.TemporaryError(failure.message, delay=delay) from error
                 target.memo.recovered()
+        metrics.DRIFT_LAST_CHECK.labels(owner.namespace, owner.name).set(time.time())
 
-    async def sweep(self, target: Target) -> None:
-        """The drift timer: the same walk (Detect mode only reports). Failures never reach kopf: a
-        transient one is retried by the timer after the memo's backoff, a permanent one stalls the
-        resource until its spec changes."""
-        if not sweep_due(target.body, self.access.settings.drift_interval, target.memo):
+    async def sweep(self, namespace: str, name: str, effective_interval: float) -> SweepResult:
+        """One drift sweep, for the scheduler: the resource as the API server has it now, read once
+        the resource's lock is held (so a spec changed meanwhile is its reconcile's), walked in its
+        drift mode, and its status patched only where it changed. Failures never escape: a transient
+        one is retried after the memo's backoff, a permanent one stalls the resource."""
+        memo = self.memo(namespace, name)
+        if (wait := memo.not_before - time.monotonic()) > 0:
+            return SweepResult(Outcome.RETRY, retry_after=wait)
+        SHARED_READ_AGE.set(effective_interval)  # this sweep's task only
+        async with memo.lock:
+            try:
+                raw = await kube.read_workspace(namespace, name)
+            except Exception as error:  # the API server is away (or refuses): try again after the backoff
+                failure = classify(error)
+                log.warning(
+                    "sweep postponed: the resource cannot be read",
+                    extra={"resource": f"{namespace}/{name}", "reason": failure.reason, "error": failure.message},
+                )
+                return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
+            if raw is None or raw["metadata"].get("deletionTimestamp"):
+                return SweepResult(Outcome.GONE)
+            body = kopf.Body(cast(kopf.RawBody, raw))
+            if not sweepable(body):
+                return SweepResult(Outcome.SKIPPED)
+            target = Target(body, kopf.Patch(body=body), memo, policy=self.policy())
+            checked = await self.check(target)
+            try:
+                await self._write_status(target, raw)
+            except Exception as error:
+                classified(target, error)
+                return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
+        if not checked:  # reported: retried after the backoff if transient, else stalled
+            wait = max(0.0, memo.not_before - time.monotonic())
+            return SweepResult(Outcome.RETRY if memo.failures else Outcome.SKIPPED, retry_after=wait)
+        metrics.DRIFT_LAST_CHECK.labels(namespace, name).set(time.time())
+        return SweepResult(Outcome.CHECKED)
+
+    async def check(self, target: Target) -> bool:
+        """The sweep's walk of a body it holds the lock for; its outcome goes to `target.patch`.
+        True when Azure was compared with the spec to the end."""
+        with metrics.RECONCILE_SECONDS.labels("drift").time():
+            try:
+                await self._walk(target, sweep=True)
+            except Exception as error:  # the sweep's outcome is its conditions
+                failure = classified(target, error)
+                if failure.transient:
+                    reconciling(target, failure, target.memo.back_off(self.first_retry_delay))
+                else:
+                    stall(target, failure)
+                return False
+            target.memo.recovered()
+            return True
+
+    async def _write_status(self, target: Target, raw: dict[str, Any]) -> None:
+        """The sweep's status, as a JSON patch of the leaves that changed; nothing at all when only
+        the last-check time would move and the stored one is younger than the heartbeat."""
+        operations = target.patch.as_json_patch(cast(kopf.RawBody, raw))
+        last = ((raw.get("status") or {}).get("drift") or {}).get("lastCheckTime")
+        fresh = last and _age(last) < self.access.settings.status_heartbeat
+        if fresh and all(operation["path"] == "/status/drift/lastCheckTime" for operation in operations):
             return
-        async with target.memo.lock:
-            target = target.fixed()
-            if not sweepable(target.body):  # the spec changed while it waited: its reconcile goes first
-                return
-            with metrics.RECONCILE_SECONDS.labels("drift").time():
-                try:
-                    await self._walk(target, sweep=True)
-                except Exception as error:  # the sweep's outcome is its conditions
-                    failure = classified(target, error)
-                    if failure.transient:
-                        reconciling(target, failure, target.memo.back_off(self.first_retry_delay))
-                    else:
-                        stall(target, failure)
-                    return
-                target.memo.recovered()
+        if operations:
+            await kube.json_patch_status(target.owner.namespace, target.owner.name, operations)
 
     async def _walk(self, target: Target, sweep: bool) -> None:
         """One converge of the resource, its ledger stored and its outcome published: a reconcile
@@ -391,6 +514,7 @@ class Reconciler:
         mode = Mode(prepared.spec.drift.mode) if sweep else Mode.ENFORCE
         report = await self.engine(target, prepared, ledger, mode, conflicts).converge(prepared.graph)
         await target.store_ledger(ledger)
+        self.claims.note(target.owner, ledger)
         if sweep:
             conflicts = conflicts.after_sweep(report.changes, c.now())
         failure = self._publish(target, prepared, report, conflicts, sweep)
@@ -402,12 +526,7 @@ class Reconciler:
         back the IP rules we added; Retain touches nothing. A resource that never owned anything
         makes no Azure call at all. A delete that cannot proceed keeps the finalizer and says why."""
         await self._delete(target)
-        owner = target.owner  # gone: its series go too
-        for condition in c.ALL:
-            with contextlib.suppress(KeyError):
-                metrics.RESOURCE_CONDITION.remove(owner.namespace, owner.name, condition)
-        with contextlib.suppress(KeyError):
-            metrics.CONFLICTING_WRITER_FIELDS.remove(owner.namespace, owner.name)
+        self.forget(target.owner.namespace, target.owner.name)
 
     async def _delete(self, target: Target) -> None:
         try:
@@ -436,12 +555,13 @@ class Reconciler:
         if not ledger:
             kopf.info(target.body, reason="NothingOwned", message="nothing in Azure was created by this resource")
             return
-        others = await _other_claims(target, spec, ledger)
+        others = await self.claims.others(target, spec, ledger)
         observed = _observed_allowlists(ledger, others)
         prepared = Prepared(spec, await self._arm(target, spec), observed, plan(spec, observed), others)
         engine = self.engine(target, prepared, ledger, Mode.ENFORCE, Conflicts(target.generation))
         report = await engine.teardown(prepared.graph)
         await target.store_ledger(ledger)
+        self.claims.note(target.owner, None)
         failure = status_report.first_failure(report)
         if failure is not None:
             raise failure
@@ -477,7 +597,8 @@ class Reconciler:
                 f" ({change.action.value})",
             )
         corrected = sum(1 for change in drift_changes if change.action is Action.CORRECTED)
-        target.patch.fns.append(_drift_patch(drift_changes, corrected))
+        interval = self.sweeps.effective_interval(target.owner.namespace, target.owner.name)
+        target.patch.fns.append(_drift_patch(drift_changes, corrected, interval))
         failure = status_report.first_failure(report) or isolation.peering_failure(spec, report.lookup)
         pending = status_report.pending_approvals(spec, graph, report)
         status["pendingPrivateEndpoints"] = pending or []
@@ -510,11 +631,23 @@ def _type_of(resource: str) -> str:
         return "unknown"
 
 
-def _drift_patch(changes: list[Change], corrected: int) -> Callable[[kopf.RawBody], None]:
+def _age(timestamp: str) -> datetime.timedelta:
+    checked = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - checked
+
+
+def _drift_patch(
+    changes: list[Change], corrected: int, effective_interval: float | None
+) -> Callable[[kopf.RawBody], None]:
+    """status.drift after a walk, with the interval sweeps run at (`effectiveInterval`) once they are
+    scheduled: a reconcile writes it too, so the first sweep has nothing new to write."""
+
     def apply(body: kopf.RawBody) -> None:
         status = cast(dict[str, Any], body).setdefault("status", {})
         drift = dict(status.get("drift") or {})
         drift["lastCheckTime"] = c.now()
+        if effective_interval is not None:
+            drift["effectiveInterval"] = format_duration(effective_interval)
         drift["correctionsTotal"] = int(drift.get("correctionsTotal") or 0) + corrected
         drift["items"] = status_report.drift_items(changes, list(drift.get("items") or []))
         status["drift"] = drift

@@ -26,14 +26,16 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a number") from error
 
 
-def _duration(env: dict[str, str], name: str, default: str) -> datetime.timedelta:
+def _duration(
+    env: dict[str, str], name: str, default: str, minimum: datetime.timedelta = MINIMUM_DRIFT_INTERVAL
+) -> datetime.timedelta:
     raw = env.get(name) or default
     try:
         interval = parse_duration(raw)
     except ValueError as error:
         raise ValueError(f"{name}={raw!r}: {error}") from error
-    if interval < MINIMUM_DRIFT_INTERVAL:
-        raise ValueError(f"{name}={raw!r} is below the minimum drift interval of 10s")
+    if interval < minimum:
+        raise ValueError(f"{name}={raw!r} is below the minimum of {minimum.total_seconds():g}s")
     return interval
 
 
@@ -65,6 +67,9 @@ class OperatorSettings:
     retry_delay_seconds: float = 2.0  # first retry after a transient failure (then doubling, capped)
     max_workers: int = 20  # custom resources reconciled at once
     drift_interval: datetime.timedelta = datetime.timedelta(seconds=60)  # when spec.drift.interval is unset
+    # A sweep that changes nothing in status still refreshes status.drift.lastCheckTime this often
+    # (the metric secureml_drift_last_check_timestamp_seconds has every check).
+    status_heartbeat: datetime.timedelta = datetime.timedelta(minutes=10)
     # The only subscriptions the operator may use while no SecureMLTenancyPolicy exists (api/tenancy.py).
     allowed_subscriptions: frozenset[str] = frozenset()
     # InboundIsolated is False when an IP allowlist entry is wider than this prefix (status/isolation.py).
@@ -86,6 +91,7 @@ class OperatorSettings:
             retry_delay_seconds=_float(values, "SMLW_RETRY_DELAY_SECONDS", 2.0),
             max_workers=int(_float(values, "SMLW_MAX_WORKERS", 20)),
             drift_interval=_duration(values, "SMLW_DRIFT_INTERVAL", "60s"),
+            status_heartbeat=_duration(values, "SMLW_STATUS_HEARTBEAT", "10m", minimum=datetime.timedelta(0)),
             allowed_subscriptions=_subscriptions(values, "SMLW_ALLOWED_SUBSCRIPTIONS"),
             allowlist_widest_prefix=_prefix_length(values, "SMLW_ALLOWLIST_WIDEST_PREFIX", ALLOWLIST_WIDEST_PREFIX),
         )

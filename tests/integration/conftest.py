@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operatorharness import OperatorEnv, discard_workspaces, prepare_cluster, running_operator
+from operatorharness import HEARTBEAT_ENV, OperatorEnv, discard_workspaces, prepare_cluster, running_operator
 
 from armemu import Emulator
 from kubeharness import ControlPlane
@@ -46,6 +46,7 @@ def operator_process(
         "KUBECONFIG": str(kube.kubeconfig),
         "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
         "SMLW_RETRY_DELAY_SECONDS": "0.5",
+        **HEARTBEAT_ENV,
     }
     processes: list[subprocess.Popen[bytes]] = []
 

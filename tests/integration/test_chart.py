@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from operatorharness import OperatorEnv, prepare_cluster, running_operator
+from operatorharness import HEARTBEAT_ENV, OperatorEnv, prepare_cluster, running_operator
 
 from armemu import Emulator
 from kubeharness import ControlPlane, free_port
@@ -720,6 +720,7 @@ class Replicas:
                 "KUBECONFIG": str(self.chart.kubeconfig),
                 "SMLW_METRICS_PORT": str(metrics),
                 "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
+                **HEARTBEAT_ENV,
             }
             log = (self.workdir / f"replica-{index}.log").open("wb")
             self.processes.append(

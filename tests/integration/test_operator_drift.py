@@ -36,6 +36,23 @@ def test_steady_state_sweep_makes_no_writes(operator: OperatorEnv) -> None:
     assert [r for r in requests if r["method"] != "GET"] == []
 
 
+def test_a_sweep_that_finds_nothing_leaves_status_alone(operator: OperatorEnv) -> None:
+    """Quiet status: no patch (and so no watch event) for a sweep that changes nothing in it; the
+    last-check time waits for the heartbeat (10 minutes), the metric has every sweep."""
+    _ready_with_interval(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
+    before = operator.get(NAME)
+    operator.next_sweep(NAME, 3 * INTERVAL)
+    operator.next_sweep(NAME, 3 * INTERVAL)
+    after = operator.get(NAME)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "two sweeps, no patch"
+    assert after["status"]["drift"]["effectiveInterval"] == f"{INTERVAL}s", "not stretched: one resource"
+    _tamper(operator)
+    operator.next_sweep(NAME, 3 * INTERVAL)
+    assert operator.get(NAME)["metadata"]["resourceVersion"] != before["metadata"]["resourceVersion"]
+    assert operator.drift(NAME)["correctionsTotal"] == 3, "a sweep that corrects says so at once"
+
+
 def test_out_of_band_changes_are_corrected_within_one_interval(operator: OperatorEnv) -> None:
     _ready_with_interval(operator)
     operator.next_sweep(NAME, 3 * INTERVAL)

@@ -19,7 +19,7 @@ import yaml
 
 from kubeharness import ControlPlane
 from secureml_operator.engine.ledger import Ledger, Origin
-from secureml_operator.reconciler import ResourceMemo, Target
+from secureml_operator.reconciler import ResourceMemo, Target, ledger_digest
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "01-managed-internet-outbound.yaml"
@@ -55,7 +55,7 @@ def test_a_body_older_than_the_last_ledger_written_is_read_again(
         "patch", "smlw", name, "-n", namespace, "--subresource=status", "--type=merge",
         "-p", json.dumps({"status": written}),
     )  # fmt: skip
-    memo = ResourceMemo(ledger_stored=[ENTRY])
+    memo = ResourceMemo(ledger_stored=ledger_digest([ENTRY]))
 
     stale = Target(_body(manifest, {"observedGeneration": 1}), kopf.Patch(), memo)
     assert asyncio.run(stale.status())["ledger"] == [ENTRY]

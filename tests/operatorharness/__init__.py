@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from apicases import example
 from kopf.testing import KopfRunner
+from prometheus_client import REGISTRY
 
 from armemu import Emulator
 from armemu.seed import PROVIDERS
@@ -22,6 +23,9 @@ from secureml_operator.api.crd import CRD_PATH, TENANCY_CRD_PATH
 
 Manifest = dict[str, Any]
 CREDENTIAL_SECRET = "azure-credentials"
+# For an operator in a process of its own: every sweep writes status.drift.lastCheckTime, so tests see
+# each sweep (an operator in the test's process shows each one in its metric).
+HEARTBEAT_ENV = {"SMLW_STATUS_HEARTBEAT": "0s"}
 # Example 4 (customer VNet behind a hub firewall) in Azure, as tests of its drift and isolation name it.
 NET = f"{PROVIDERS}/Microsoft.Network"
 HUB = "litware-hub"
@@ -71,13 +75,20 @@ class OperatorEnv:
         """`status.drift` of one resource (empty before its first sweep)."""
         return dict((self.get(name).get("status") or {}).get("drift") or {})
 
+    def last_check(self, name: str) -> tuple[float, str | None]:
+        """When the operator last compared the resource with Azure: the metric, for an operator in
+        this process (status.drift.lastCheckTime moves only when status changes or a heartbeat is
+        due), and lastCheckTime, for an operator process run with a heartbeat of 0 (HEARTBEAT_ENV)."""
+        labels = {"resource_namespace": self.namespace, "resource_name": name}
+        metric = REGISTRY.get_sample_value("secureml_drift_last_check_timestamp_seconds", labels) or 0.0
+        return metric, self.drift(name).get("lastCheckTime")
+
     def next_sweep(self, name: str, timeout: float) -> dict[str, Any]:
         """Wait for the next drift sweep to finish; return the drift report it left."""
-        before = self.drift(name).get("lastCheckTime")
-        swept = self.wait_for(
-            "a drift sweep", lambda: (d := self.drift(name)).get("lastCheckTime") != before and d, timeout
-        )
-        return dict(swept)
+        metric, stamp = self.last_check(name)
+        moved = lambda: (now := self.last_check(name))[0] > metric or now[1] != stamp  # noqa: E731
+        self.wait_for("a drift sweep", moved, timeout)
+        return self.drift(name)
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         return wait_for(what, check, timeout)

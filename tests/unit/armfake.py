@@ -175,6 +175,10 @@ class ArmFake:
         await self._arrive("get", arm_id)
         return self.live(arm_id)
 
+    async def get_shared(self, arm_id: ArmId) -> Json | None:
+        """No window here: every read is counted (the read cache has its own tests)."""
+        return await self.get(arm_id)
+
     async def put(self, arm_id: ArmId, body: Json, etag: str | None = None, *, create_only: bool = False) -> Json:
         await self._arrive("put", arm_id)
         existing = self._store.get(arm_id.key)

@@ -1,12 +1,12 @@
-"""kopf hands a drift timer a live body: the same object, updated in place when a watch event
-arrives. A sweep must walk, and report, one version of the resource: the generation it says it
-observed is the one whose spec it walked, and a spec that changed while it waited for the resource's
-lock is left to its reconcile. (Before this, a sweep that walked the old spec ended by reporting the
-new generation Ready: `make chaos` found the new generation's NSG rule missing while Ready.)"""
+"""kopf can hand a handler a live body: the same object, updated in place when a watch event
+arrives. A walk must walk, and report, one version of the resource: the generation it says it
+observed is the one whose spec it walked. (Before this, a drift sweep on kopf's live body that walked
+the old spec ended by reporting the new generation Ready: `make chaos` found the new generation's NSG
+rule missing while Ready. Sweeps now read the resource themselves once they hold its lock:
+tests/integration/test_sweep_status.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from typing import Any, cast
 
@@ -68,39 +68,22 @@ def _patched(patch: kopf.Patch) -> dict[str, Any]:
     return dict(raw["status"])
 
 
-async def test_a_sweep_reports_the_generation_it_walked_when_the_spec_changes_during_it() -> None:
+async def test_a_walk_reports_the_generation_it_walked_when_the_spec_changes_during_it() -> None:
     fake, ledger = await _converged()
     live = kopf.Body(_resource(1, ledger))  # type: ignore[arg-type]
-    # The change arrives while the sweep reads the workspace: kopf replaces the timer's body in place.
+    # The change arrives while the walk reads the workspace: kopf replaces the body in place.
     fake.before("get", workspace_of(spec(EXAMPLE)), lambda: live._replace_with(_resource(1, ledger, changed=True)))
     target = Target(live, kopf.Patch(), ResourceMemo())
     writes_before = len(fake.writes)
 
-    await Reconciler(FakeAccess(fake)).sweep(target)
+    assert await Reconciler(FakeAccess(fake)).check(target.fixed())
 
-    assert live.metadata["generation"] == 2, "the body did change under the sweep"
+    assert live.metadata["generation"] == 2, "the body did change under the walk"
     status = _patched(target.patch)
-    assert status["observedGeneration"] == 1, "the sweep walked generation 1's spec, so it observed generation 1"
+    assert status["observedGeneration"] == 1, "the walk walked generation 1's spec, so it observed generation 1"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["observedGeneration"]) == ("True", 1)
-    assert fake.writes[writes_before:] == [], "a sweep of an unchanged Azure writes nothing"
-
-
-async def test_a_sweep_that_waited_for_the_lock_leaves_a_changed_spec_to_its_reconcile() -> None:
-    fake, ledger = await _converged()
-    live = kopf.Body(_resource(1, ledger))  # type: ignore[arg-type]
-    memo = ResourceMemo()
-    target = Target(live, kopf.Patch(), memo)
-    calls_before = len(fake.calls)
-
-    async with memo.lock:  # a reconcile holds the resource; the sweep is due and waits
-        sweep = asyncio.create_task(Reconciler(FakeAccess(fake)).sweep(target))
-        await asyncio.sleep(0.05)
-        live._replace_with(_resource(1, ledger, changed=True))  # the spec changed meanwhile
-    await sweep
-
-    assert fake.calls[calls_before:] == [], "no ARM call for a spec the sweep would walk before its reconcile"
-    assert not target.patch, "and nothing reported"
+    assert fake.writes[writes_before:] == [], "a walk of an unchanged Azure writes nothing"
 
 
 def test_an_unexpected_failure_is_logged_with_its_traceback_and_the_resource(caplog: Any) -> None:

@@ -7,7 +7,7 @@ import datetime
 import kopf
 import pytest
 
-from secureml_operator.reconciler import ResourceMemo, sweep_due
+from secureml_operator.reconciler import ResourceMemo, drift_interval
 from secureml_operator.settings import OperatorSettings
 
 MINUTE = datetime.timedelta(minutes=1)
@@ -24,24 +24,22 @@ def test_bad_drift_interval_is_refused_by_name(value: str, message: str) -> None
         OperatorSettings.from_env({"SMLW_DRIFT_INTERVAL": value})
 
 
-def _body(interval: str | None, checked_ago: datetime.timedelta) -> kopf.Body:
-    checked = (datetime.datetime.now(datetime.UTC) - checked_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
-    drift = {"interval": interval} if interval else {}
-    return kopf.Body(
-        {
-            "metadata": {"generation": 1},
-            "spec": {"drift": drift},
-            "status": {"observedGeneration": 1, "drift": {"lastCheckTime": checked}},
-        }
-    )
+def _body(interval: str | None) -> kopf.Body:
+    return kopf.Body({"metadata": {"generation": 1}, "spec": {"drift": {"interval": interval} if interval else {}}})
 
 
 def test_sweep_uses_the_spec_interval_or_the_operator_default() -> None:
-    two_minutes_ago = 2 * MINUTE
-    assert sweep_due(_body(None, two_minutes_ago), MINUTE, ResourceMemo())
-    assert not sweep_due(_body(None, two_minutes_ago), 5 * MINUTE, ResourceMemo())
-    assert not sweep_due(_body("10m", two_minutes_ago), MINUTE, ResourceMemo())
-    assert sweep_due(_body("30s", two_minutes_ago), 5 * MINUTE, ResourceMemo())
+    assert drift_interval(_body(None), MINUTE) == 60
+    assert drift_interval(_body(None), 5 * MINUTE) == 300
+    assert drift_interval(_body("10m"), MINUTE) == 600
+    assert drift_interval(_body("1m30s"), 5 * MINUTE) == 90
+
+
+def test_status_heartbeat_defaults_to_ten_minutes_and_may_be_zero() -> None:
+    assert OperatorSettings.from_env({}).status_heartbeat == 10 * MINUTE
+    assert OperatorSettings.from_env({"SMLW_STATUS_HEARTBEAT": "0s"}).status_heartbeat == datetime.timedelta(0)
+    with pytest.raises(ValueError, match=r"SMLW_STATUS_HEARTBEAT='often'.*is not a duration"):
+        OperatorSettings.from_env({"SMLW_STATUS_HEARTBEAT": "often"})
 
 
 SUB_A = "0000000A-0000-0000-0000-000000000000"
@@ -64,14 +62,10 @@ def test_a_malformed_subscription_is_refused_by_name(value: str) -> None:
         OperatorSettings.from_env({"SMLW_ALLOWED_SUBSCRIPTIONS": value})
 
 
-def test_a_failed_sweep_waits_out_its_backoff_before_the_timer_runs_it_again() -> None:
-    long_ago = datetime.timedelta(days=1)
+def test_a_failed_sweep_backs_off_doubling_until_it_recovers() -> None:
     memo = ResourceMemo()
     assert memo.back_off(2.0) == 2.0
-    assert not sweep_due(_body(None, long_ago), MINUTE, memo), "due, but backing off"
+    assert memo.not_before > 0, "not swept again before the backoff has passed"
     assert memo.back_off(2.0) == 4.0, "doubling"
-    memo.not_before = 0.0
-    just_checked = datetime.timedelta(seconds=1)
-    assert sweep_due(_body(None, just_checked), MINUTE, memo), "a failed sweep is retried, not left for an interval"
     memo.recovered()
-    assert sweep_due(_body(None, long_ago), MINUTE, memo)
+    assert (memo.failures, memo.not_before) == (0, 0.0)

@@ -55,10 +55,12 @@ Rules for the objects the operator works with in a watched namespace. A ClusterR
 when every namespace is watched, a Role in each namespace otherwise.
 */}}
 {{- define "secureml-operator.namespacedRules" -}}
-# kopf: watch the custom resources; patch finalizers, progress annotations and status.
+# kopf: watch the custom resources; patch finalizers, progress annotations and status. A drift sweep
+# gets the resource it checks (the sweeps are the operator's own, not kopf's), and a walk whose body
+# lags the ledger it last stored gets it again.
 - apiGroups: ["secureml.io"]
   resources: ["securemlworkspaces"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["secureml.io"]
   resources: ["securemlworkspaces/status"]
   verbs: ["patch"]

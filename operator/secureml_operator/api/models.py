@@ -443,7 +443,16 @@ class DriftItem(StatusModel):
 
 
 class DriftStatus(StatusModel):
-    last_check_time: str | None = Field(default=None, description="Last drift sweep.")
+    last_check_time: str | None = Field(
+        default=None,
+        description="A recent drift sweep: refreshed when status changes, else at most every heartbeat (10m by "
+        "default); the metric secureml_drift_last_check_timestamp_seconds has every sweep.",
+    )
+    effective_interval: str | None = Field(
+        default=None,
+        description="The interval sweeps run at: spec.drift.interval, stretched when the sweeps of the subscription "
+        "would not fit its share of ARM's read budget.",
+    )
     corrections_total: int = Field(default=0, description="Differences corrected so far.")
     items: list[DriftItem] = Field(default_factory=list, description="Latest differences, newest first (max 20).")
 

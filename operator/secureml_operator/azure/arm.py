@@ -5,21 +5,28 @@ azure-mgmt-privatedns, azure-ai-ml's ARM client); dependency targets the operato
 the edges (storage accounts, key vaults, registries) go through azure-mgmt-resource's generic
 by-id operations. Bodies in and out are plain REST JSON, so the engine diffs what ARM really sent.
 Every call goes to the subscription its id names, and is counted on that subscription's budget.
+All SDK clients of a cloud send over one HTTP session (`arm_session`), so connections are reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import ssl
+import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiohttp
 from azure.ai.ml._restclient.arm_ml_service.aio import MachineLearningServicesMgmtClient
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
@@ -38,7 +45,14 @@ SDK_RETRIES = 2
 # A write refused because another operation on the same resource runs (someone else's: ours are one
 # at a time) is sent again after these delays, before its failure reaches the engine's backoff.
 CONFLICT_RETRY_DELAYS = (1.0, 2.0, 4.0)
+# Reads `ArmClient.get(..., max_age=)` keeps at most (the oldest go first): far more than the shared
+# targets one sweep window reads, and a bound on memory whatever the callers ask.
+READ_CACHE_ENTRIES = 4096
 Result = TypeVar("Result")
+# How old a read of a resource others own (a dependency, the hub, a shared DNS zone) may be: set by a
+# drift sweep to its interval, so one read per sweep window serves every workspace that shares it.
+# 0 (reconciles, deletes): always read.
+SHARED_READ_AGE: ContextVar[float] = ContextVar("SHARED_READ_AGE", default=0.0)
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,84 @@ ROUTES: dict[str, SdkRoute] = {
 GENERIC_API_VERSIONS = {**private_link.generic_api_versions(), "microsoft.insights": "2020-02-02"}
 
 
+def arm_session(cloud: CloudSettings) -> aiohttp.ClientSession:
+    """One HTTP session for every SDK client of a cloud: one connection pool and one SSL context.
+
+    Given `connection_verify` (a CA bundle), azure-core's aiohttp transport builds an SSL context per
+    request, and aiohttp pools connections by context, so none was reused: every request loaded the
+    bundle and made a TLS handshake, and each SDK client had a session of its own besides."""
+    context = ssl.create_default_context(cafile=cloud.ca_bundle)  # no bundle: the system's CAs
+    # No pool limit: the budget bounds the requests in flight (budget.IN_FLIGHT), and a pool limit
+    # would make a request that holds its token wait for a connection.
+    connector = aiohttp.TCPConnector(ssl=context, limit=0)
+    # As azure-core's transport makes its own: proxies from the environment, no cookies, bodies
+    # decompressed by the SDK's response.
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=True, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+    )
+
+
+@dataclass
+class _Read:
+    task: asyncio.Task[Json | None]
+    started: float  # an entry is as old as its GET: what it holds is at least that recent
+    max_age: float  # its first caller's: past it, the entry is dropped
+
+
+class ReadCache:
+    """GETs of resources many workspaces share (a storage account every workspace has a private
+    endpoint to, a hub VNet), read once per `max_age` instead of once per workspace.
+
+    Keyed by `ids.id_key`. Callers of one id while its GET is out share that GET; a 404 (None) is
+    kept, a failure is not; every caller gets its own deep copy."""
+
+    def __init__(self) -> None:
+        self._reads: dict[str, _Read] = {}  # in the order their GETs started
+
+    async def get(self, key: str, max_age: float, read: Callable[[], Coroutine[Any, Any, Json | None]]) -> Json | None:
+        now = time.monotonic()
+        entry = self._reads.get(key)
+        if entry is None or now - entry.started > max_age:
+            self._reads.pop(key, None)
+            self._prune(now)
+            # A task, so a caller cancelled does not cancel the others' read; it carries the
+            # context of the caller that starts it (whose walk counts the read, at whose priority).
+            entry = self._reads[key] = _Read(asyncio.create_task(read()), now, max_age)
+            entry.task.add_done_callback(lambda task: self._settled(key, task))
+        return copy.deepcopy(await asyncio.shield(entry.task))
+
+    def _prune(self, now: float) -> None:
+        """Drop expired entries, oldest first, and the oldest past READ_CACHE_ENTRIES."""
+        while self._reads:
+            key, oldest = next(iter(self._reads.items()))
+            if len(self._reads) < READ_CACHE_ENTRIES and now - oldest.started <= oldest.max_age:
+                return
+            del self._reads[key]
+
+    def _settled(self, key: str, task: asyncio.Task[Json | None]) -> None:
+        """A failed read is not kept. Asking for its error here also spares asyncio's warning of an
+        error never retrieved when its callers are gone."""
+        if task.cancelled() or task.exception() is not None:
+            entry = self._reads.get(key)
+            if entry is not None and entry.task is task:
+                del self._reads[key]
+
+    def forget(self, key: str) -> None:
+        """Drop the entries of `key`, of resources under it and of the resources it is under."""
+        for cached in [cached for cached in self._reads if _related(cached, key)]:
+            del self._reads[cached]
+
+    def close(self) -> None:
+        for entry in self._reads.values():
+            entry.task.cancel()
+        self._reads.clear()
+
+
+def _related(one: str, other: str) -> bool:
+    """Whether two id keys are the same resource, or one is under the other."""
+    return one == other or one.startswith(other + "/") or other.startswith(one + "/")
+
+
 def _raw_json(pipeline_response: PipelineResponse, _deserialized: object, _headers: object) -> Json:  # type: ignore[type-arg]
     body = pipeline_response.http_response.text()
     return pipeline_response.http_response.json() if body else {}
@@ -101,7 +193,9 @@ class ArmClient:
     A hub VNet or firewall may live in another subscription than the workspace (a connectivity
     subscription in hub-and-spoke): every call goes to the subscription its ARM id names. The SDK
     clients of a subscription are built on its first call, share the credential, and count each
-    attempt on that subscription's request budget (ARM throttles per subscription).
+    attempt on that subscription's request budget (ARM throttles per subscription). They send over
+    `session` (AzureAccess shares one per cloud); without one, the client makes its own on first
+    use and closes it with itself.
     """
 
     def __init__(
@@ -110,13 +204,17 @@ class ArmClient:
         cloud: CloudSettings,
         budgets: BudgetRegistry,
         polling_interval: float = 5,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.credential = credential
         self.cloud = cloud
         self.budgets = budgets
         self.polling_interval = polling_interval
+        self._session = session
+        self._owns_session = session is None
         self._subscriptions: dict[str, dict[str, Any]] = {}  # lower-cased subscription -> SDK clients
         self._writing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._reads = ReadCache()
 
     @staticmethod
     def supports(arm_id: ArmId) -> bool:
@@ -131,15 +229,18 @@ class ArmClient:
         key = subscription_id.lower()
         clients = self._subscriptions.get(key)
         if clients is None:
+            if self._session is None:
+                self._session = arm_session(self.cloud)
             common: dict[str, Any] = {
                 "base_url": self.cloud.arm_endpoint,
                 "credential_scopes": [self.cloud.credential_scope],
                 "per_retry_policies": [ArmBudgetPolicy(self.budget(subscription_id))],
                 "polling_interval": self.polling_interval,
                 "retry_total": SDK_RETRIES,
+                # The session's SSL context verifies the cloud's certificates: no connection_verify,
+                # which would make the transport build a context (and a connection) per request.
+                "transport": AioHttpTransport(session=self._session, session_owner=False),
             }
-            if self.cloud.ca_bundle:
-                common["connection_verify"] = self.cloud.ca_bundle
             credential = self.credential
             clients = self._subscriptions[key] = {
                 "network": NetworkManagementClient(credential, subscription_id, **common),
@@ -153,26 +254,36 @@ class ArmClient:
         """One write, until its operation ends. Writes to one top-level resource and its children go
         one at a time: Azure refuses a second write to a VNet, NSG or route table while one runs
         (AnotherOperationInProgress), and concurrent outbound-rule writes on one workspace are known
-        to drop each other's rules. A write refused for someone else's operation is sent again."""
+        to drop each other's rules. A write refused for someone else's operation is sent again.
+        Once it ends, in success or not, the cached reads of the resource, its children and its
+        parents are dropped."""
         key = arm_id.top.key
         lock = self._writing.get(key)
         if lock is None:
             lock = self._writing[key] = asyncio.Lock()
-        async with lock:
-            for delay in CONFLICT_RETRY_DELAYS:
-                try:
-                    return await send()
-                except HttpResponseError as error:
-                    if not another_operation(error):
-                        raise
-                await asyncio.sleep(delay)
-            return await send()
+        try:
+            async with lock:
+                for delay in CONFLICT_RETRY_DELAYS:
+                    try:
+                        return await send()
+                    except HttpResponseError as error:
+                        if not another_operation(error):
+                            raise
+                    await asyncio.sleep(delay)
+                return await send()
+        finally:
+            self._reads.forget(arm_id.key)
 
     async def close(self) -> None:
+        """The SDK clients, and the session only if this client made it (a shared one is its owner's)."""
+        self._reads.close()
         for clients in self._subscriptions.values():
             for client in clients.values():
                 await client.close()
         self._subscriptions.clear()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _call(self, arm_id: ArmId, verb: str) -> tuple[Callable[..., Awaitable[Any]], list[str], SdkRoute]:
         route = ROUTES.get(arm_id.type.lower())
@@ -192,8 +303,21 @@ class ArmClient:
             raise _unsupported(arm_id)
         return self._clients(arm_id.subscription)["resources"].resources, version
 
-    async def get(self, arm_id: ArmId) -> Json | None:
-        """The resource as ARM returns it, or None when it does not exist."""
+    async def get(self, arm_id: ArmId, max_age: float = 0.0) -> Json | None:
+        """The resource as ARM returns it, or None when it does not exist.
+
+        With `max_age` (seconds), a GET of the same id sent through this client within that long, or
+        still out, answers instead, with no ARM call: for targets many workspaces share, read once
+        per sweep window. A write through this client of the id, a child or a parent drops it."""
+        if max_age <= 0:
+            return await self._read(arm_id)
+        return await self._reads.get(arm_id.key, max_age, lambda: self._read(arm_id))
+
+    async def get_shared(self, arm_id: ArmId) -> Json | None:
+        """A resource others own, as recent as `SHARED_READ_AGE` asks (in a sweep: its window)."""
+        return await self.get(arm_id, max_age=SHARED_READ_AGE.get())
+
+    async def _read(self, arm_id: ArmId) -> Json | None:
         try:
             if arm_id.type.lower() in ROUTES:
                 method, arguments, _ = self._call(arm_id, "get")

@@ -4,13 +4,20 @@ ARM throttles per subscription (reads 250 burst / 25 per s, writes and deletes 2
 Every HTTP attempt an SDK client makes passes through `ArmBudgetPolicy`, which waits for a token
 before sending and counts the call, so the operator slows itself down instead of being throttled,
 and the cost of a reconcile is visible.
+
+ARM counts requests as they arrive, so a token is taken only when its request can go out at once:
+each request first holds one of a bounded number of places in flight, and the HTTP pool never
+makes one wait (arm.py). Routine drift sweeps (`ROUTINE`) leave half of each bucket to reconciles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -19,6 +26,21 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 from secureml_operator.metrics import ARM_CALLS, ARM_CALLS_BY_SUBSCRIPTION, ARM_THROTTLED
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+# Requests of one bucket (a subscription's reads, or its writes) in flight at once. A request holds
+# its place from before its token until its answer, so it never waits for a connection holding a
+# token: requests granted over seconds then reached ARM together, as 429s, though the bucket was below
+# ARM's. 32 keeps 20 reads a second flowing with answers up to 1.5 s, and sends a burst in a few round
+# trips. What can still hold granted requests back (a token refresh in the SDK's authentication
+# policy, which runs after this one) adds at most 32 to a burst: less than ARM's limits exceed the
+# default budget by (50 reads, 40 writes). A subscription holds at most 2 x 32 connections (the HTTP
+# pool has no limit of its own: one below this bound would make granted requests wait again).
+IN_FLIGHT = 32
+# True while a routine drift sweep calls ARM: its requests take a token only while more than half of
+# the bucket remains, so reconciles of new and changed resources always find tokens.
+ROUTINE: ContextVar[bool] = ContextVar("ROUTINE", default=False)
+# Set by the sweep scheduler to a fresh Counter per sweep: every read attempt made in that context
+# (retries and operation polls included) adds 1 under its lower-cased subscription, for pacing.
+WALK_READS: ContextVar[Counter[str] | None] = ContextVar("WALK_READS", default=None)
 
 
 @dataclass(frozen=True)
@@ -32,23 +54,53 @@ class BudgetSettings:
 
 
 class TokenBucket:
+    """Tokens refill at `per_second` up to `burst`; each request takes one (`sending`)."""
+
     def __init__(self, burst: float, per_second: float) -> None:
         self.capacity = burst
         self.rate = per_second
         self.tokens = burst
         self.updated = time.monotonic()
+        # Takers wait in turn, the first one asleep holding the lock; takers with a reserve queue
+        # apart, so one waiting for its reserve never holds up the others.
         self.lock = asyncio.Lock()
+        self.reserving = asyncio.Lock()
+        self.places = asyncio.Semaphore(IN_FLIGHT)
+        # Requests with a reserve hold at most half the places while they wait for it, so the
+        # others always find places too.
+        self.reserved_places = asyncio.Semaphore(IN_FLIGHT // 2)
 
-    async def take(self) -> None:
-        async with self.lock:
+    async def take(self, reserve: float = 0) -> None:
+        """Take one token once the bucket holds `reserve` more than that one (routine requests yield
+        to the rest). A reserve is capped at the capacity less one, so a token can always come."""
+        reserve = min(reserve, self.capacity - 1)
+        async with self.reserving if reserve > 0 else self.lock:
             while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                missing = self._take(reserve)
+                if not missing:
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await asyncio.sleep(missing / self.rate)
+
+    def _take(self, reserve: float) -> float:
+        """Refill; take a token if that leaves `reserve` and return 0, else the tokens still missing."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        missing = reserve + 1 - self.tokens
+        if missing > 0:
+            return missing
+        self.tokens -= 1
+        return 0
+
+    @contextlib.asynccontextmanager
+    async def sending(self, reserve: float = 0) -> AsyncIterator[None]:
+        """A place in flight, then a token (`take`): held until the response is in."""
+        async with contextlib.AsyncExitStack() as held:
+            if reserve > 0:
+                await held.enter_async_context(self.reserved_places)
+            await held.enter_async_context(self.places)
+            await self.take(reserve)
+            yield
 
 
 @dataclass
@@ -75,7 +127,8 @@ def resource_type_of(path: str) -> str:
 
 
 class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
-    """Placed after the SDK's retry policy: each attempt takes a token and is counted."""
+    """Placed after the SDK's retry policy: each attempt takes a place in flight and a token (with
+    half the bucket in reserve when `ROUTINE`), and is counted (on `WALK_READS` too, for reads)."""
 
     def __init__(self, budget: SubscriptionBudget) -> None:
         super().__init__()
@@ -84,9 +137,13 @@ class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http_request = request.http_request
         method = http_request.method.upper()
-        bucket = self.budget.reads if method in READ_METHODS else self.budget.writes
-        await bucket.take()
-        response: PipelineResponse = await self.next.send(request)  # type: ignore[type-arg]
+        read = method in READ_METHODS
+        bucket = self.budget.reads if read else self.budget.writes
+        async with bucket.sending(reserve=bucket.capacity / 2 if ROUTINE.get() else 0):
+            walk = WALK_READS.get()
+            if read and walk is not None:
+                walk[self.budget.subscription] += 1
+            response: PipelineResponse = await self.next.send(request)  # type: ignore[type-arg]
         resource_type = resource_type_of(http_request.url.split("://", 1)[-1].partition("/")[2])
         status = response.http_response.status_code
         self.budget.calls[(method, resource_type)] += 1

@@ -8,6 +8,7 @@ service principal, whose token comes from the cloud's authority host.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 from azure.core.credentials_async import AsyncTokenCredential
@@ -27,6 +28,13 @@ class ServicePrincipal:
 
     def __repr__(self) -> str:  # never let the secret reach a log line
         return f"ServicePrincipal(tenant_id={self.tenant_id!r}, client_id={self.client_id!r})"
+
+    @property
+    def identity(self) -> str:
+        """Who signs in, as a key: Secrets holding the same principal share one client. The secret
+        counts (a rotated one is a new credential), only as its sha256, never in clear."""
+        digest = hashlib.sha256(self.client_secret.encode()).hexdigest()
+        return f"{self.tenant_id.lower()}/{self.client_id.lower()}/{digest}"
 
     @classmethod
     def from_secret_data(cls, secret_name: str, data: dict[str, str] | None) -> ServicePrincipal:

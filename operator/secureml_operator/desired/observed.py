@@ -38,8 +38,9 @@ own facts; raises PermanentFailure when Azure says the spec cannot work."""
 
 
 async def existing(arm: ArmClient, resource_id: str, what: str) -> Json:
-    """The live body of a resource the spec references, which must exist."""
-    live = await arm.get(ArmId.parse(resource_id))
+    """The live body of a resource the spec references, which must exist (someone else's: in a
+    sweep, the window's shared read)."""
+    live = await arm.get_shared(ArmId.parse(resource_id))
     if live is None:
         raise PermanentFailure("DependencyNotFound", f"{what} {resource_id} does not exist")
     return live

@@ -336,9 +336,13 @@ class Engine:
 
     # converge ------------------------------------------------------------------------------------
     async def _read(self, node: Node) -> Json | None:
+        """A node's live body; one others own (a dependency, the hub, a shared zone) may come from
+        the sweep window's shared read."""
         if node.key in self._prefetched:
             return self._prefetched.pop(node.key)
-        return await self.arm.get(node.id)
+        if node.lifecycle is Lifecycle.OWNED:
+            return await self.arm.get(node.id)
+        return await self.arm.get_shared(node.id)
 
     async def _converge_node(self, node: Node, result: NodeResult, lookup: LiveLookup) -> None:
         live = await self._read(node)

@@ -1,0 +1,227 @@
+"""Drift sweeps: one queue ordered by due time, instead of a kopf timer per resource.
+
+kopf's timer woke every resource every second and judged "due" from a body only its per-object
+worker refreshed: under load a sweep fired again a second after the last one ended, and new
+resources starved. Here each resource's next sweep is computed from the start of its last one, a
+bounded pool runs what is due, and `Pacing` spreads each subscription's sweeps so their reads fit a
+share of its ARM read budget: when the declared intervals cannot fit, every interval of that
+subscription is stretched by the same factor, reported per resource and per subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import heapq
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from secureml_operator import metrics
+from secureml_operator.azure import budget
+
+log = logging.getLogger(__name__)
+
+SWEEP_SHARE = 0.5  # of a subscription's read rate for routine sweeps: the rest for reconciles and other tools
+STRETCH_STEP = 0.1  # stretches are rounded up to this step: status does not move with every sweep's count
+JITTER = 0.05  # the next sweep comes up to this fraction of the interval early: sweeps do not fall in step
+SWEEP_WORKERS = 32  # sweeps at once; they wait on ARM (and its budget) far more than on the CPU
+
+Key = tuple[str, str]  # namespace, name
+
+
+class Outcome(enum.Enum):
+    CHECKED = "checked"  # compared with Azure: the next sweep one (effective) interval later
+    SKIPPED = "skipped"  # not sweepable now (its spec awaits a reconcile, or it is stalled): look again later
+    GONE = "gone"  # deleted: forgotten
+    RETRY = "retry"  # a transient failure: again after the resource's backoff
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    outcome: Outcome
+    retry_after: float = 0.0
+
+
+Sweep = Callable[[str, str, float], Awaitable[SweepResult]]  # namespace, name, effective interval
+
+
+@dataclass
+class Tracked:
+    key: Key
+    interval: float  # declared (spec.drift.interval, or the operator's default), seconds
+    due: float = 0.0  # time.monotonic()
+    reads: Counter[str] = field(default_factory=Counter)  # of its last completed sweep
+
+
+class Pacing:
+    """Per subscription, the read rate the declared sweeps need (reads per sweep / interval, summed)
+    against the share of the budget sweeps may take; the stretch that makes them fit."""
+
+    def __init__(self, reads_per_second: float, share: float = SWEEP_SHARE) -> None:
+        self.allowed = reads_per_second * share
+        self.demand: dict[str, float] = {}
+        self._warned: set[str] = set()
+
+    def add(self, tracked: Tracked, sign: int = 1) -> None:
+        for subscription, reads in tracked.reads.items():
+            self.demand[subscription] = self.demand.get(subscription, 0.0) + sign * reads / tracked.interval
+
+    def stretch(self, subscription: str) -> float:
+        need = self.demand.get(subscription, 0.0) / self.allowed if self.allowed > 0 else 1.0
+        return max(1.0, math.ceil(round(need / STRETCH_STEP, 6)) * STRETCH_STEP)
+
+    def effective(self, tracked: Tracked) -> float:
+        """The declared interval, stretched by the most crowded subscription the resource reads in."""
+        return tracked.interval * max((self.stretch(s) for s in tracked.reads), default=1.0)
+
+    def report(self, subscriptions: set[str]) -> None:
+        """The stretch of each subscription as a metric; a warning the first time one is stretched."""
+        for subscription in subscriptions:
+            stretch = self.stretch(subscription)
+            metrics.SWEEP_STRETCH.labels(subscription).set(stretch)
+            if stretch > 1 and subscription not in self._warned:
+                self._warned.add(subscription)
+                log.warning(
+                    "drift intervals stretched to fit the ARM read budget",
+                    extra={
+                        "subscription": subscription,
+                        "stretch": stretch,
+                        "reads_per_second_needed": round(self.demand.get(subscription, 0.0), 2),
+                        "reads_per_second_for_sweeps": self.allowed,
+                    },
+                )
+            elif stretch == 1:
+                self._warned.discard(subscription)
+
+
+class SweepScheduler:
+    """Tracks every resource a reconcile has seen; sweeps each once per effective interval."""
+
+    def __init__(self, sweep: Sweep, pacing: Pacing, workers: int = SWEEP_WORKERS) -> None:
+        self._sweep = sweep
+        self.pacing = pacing
+        self._tracked: dict[Key, Tracked] = {}
+        self._queue: list[tuple[float, int, Key]] = []  # (due, tiebreak, key); stale entries skipped
+        self._counter = 0
+        self._changed = asyncio.Event()
+        self._slots = asyncio.Semaphore(workers)
+        self._running: set[asyncio.Task[None]] = set()
+        self._context: contextvars.Context | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    def track(self, namespace: str, name: str, interval: float) -> None:
+        """A resource a handler saw. Its first sweep comes at a random point within one interval, so
+        a thousand resources applied (or resumed) at once are swept spread out, not in one burst. The
+        context of the first caller (a kopf handler) is kept: sweeps post kopf events from it."""
+        if self._context is None:
+            self._context = contextvars.copy_context()
+        key = (namespace, name)
+        tracked = self._tracked.get(key)
+        if tracked is None:
+            tracked = self._tracked[key] = Tracked(key, interval)
+            self._schedule(tracked, time.monotonic() + random.uniform(0, interval))
+        elif tracked.interval != interval:
+            self.pacing.add(tracked, -1)
+            tracked.interval = interval
+            self.pacing.add(tracked)
+            self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
+        self._publish(tracked)
+
+    def forget(self, namespace: str, name: str) -> None:
+        tracked = self._tracked.pop((namespace, name), None)
+        if tracked is not None:
+            self.pacing.add(tracked, -1)
+            self.pacing.report(set(tracked.reads))
+        for gauge in (metrics.DRIFT_EFFECTIVE_INTERVAL, metrics.DRIFT_LAST_CHECK):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+
+    def effective_interval(self, namespace: str, name: str) -> float | None:
+        tracked = self._tracked.get((namespace, name))
+        return None if tracked is None else self.pacing.effective(tracked)
+
+    def __len__(self) -> int:
+        return len(self._tracked)
+
+    def _schedule(self, tracked: Tracked, due: float) -> None:
+        tracked.due = due
+        self._counter += 1
+        heapq.heappush(self._queue, (due, self._counter, tracked.key))
+        self._changed.set()
+
+    def _publish(self, tracked: Tracked) -> None:
+        metrics.DRIFT_EFFECTIVE_INTERVAL.labels(*tracked.key).set(self.pacing.effective(tracked))
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self.run(), name="drift sweeps")
+
+    async def stop(self) -> None:
+        """No new sweeps, and the ones under way cancelled: the clients they use close next."""
+        tasks = [task for task in (self._runner, *self._running) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self) -> None:
+        """Forever: wait for the earliest due resource, then sweep it in a free worker."""
+        while True:
+            tracked = await self._next_due()
+            await self._slots.acquire()
+            task = asyncio.create_task(self._one(tracked), context=(self._context or contextvars.Context()).copy())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _next_due(self) -> Tracked:
+        while True:
+            self._changed.clear()
+            while self._queue:
+                due, _, key = self._queue[0]
+                tracked = self._tracked.get(key)
+                if tracked is None or tracked.due != due:  # forgotten, or rescheduled since
+                    heapq.heappop(self._queue)
+                    continue
+                wait = due - time.monotonic()
+                if wait <= 0:
+                    heapq.heappop(self._queue)
+                    tracked.due = math.inf  # running: not queued until it is rescheduled
+                    return tracked
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
+                break
+            else:
+                await self._changed.wait()
+
+    async def _one(self, tracked: Tracked) -> None:
+        started, reads = time.monotonic(), Counter[str]()
+        try:
+            budget.ROUTINE.set(True)  # this task's own context: reconciles go ahead of it
+            budget.WALK_READS.set(reads)  # ARM reads by subscription, counted by the budget policy
+            result = await self._sweep(*tracked.key, self.pacing.effective(tracked))
+        except Exception:  # the sweep reports its own failures; this is a bug, and sweeping goes on
+            log.exception("drift sweep failed unexpectedly", extra={"resource": "/".join(tracked.key)})
+            result = SweepResult(Outcome.RETRY, retry_after=tracked.interval)
+        finally:
+            self._slots.release()
+        if self._tracked.get(tracked.key) is not tracked:
+            return  # forgotten while it ran
+        if result.outcome is Outcome.GONE:
+            self.forget(*tracked.key)
+            return
+        if result.outcome is Outcome.CHECKED:
+            self.pacing.add(tracked, -1)
+            tracked.reads = reads
+            self.pacing.add(tracked)
+            self.pacing.report(set(reads))
+            self._publish(tracked)
+        if result.outcome is Outcome.RETRY:
+            due = time.monotonic() + result.retry_after
+        else:
+            due = started + self.pacing.effective(tracked) * (1 - random.uniform(0, JITTER))
+        self._schedule(tracked, max(due, time.monotonic()))

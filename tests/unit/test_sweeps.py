@@ -1,0 +1,155 @@
+"""The drift sweep scheduler: each resource swept once per (effective) interval from the start of
+its last sweep, never twice at once, a bounded pool, the first sweeps spread over one interval, and
+per subscription the intervals stretched so that the sweeps' reads fit their share of the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+
+import kopf
+import pytest
+from prometheus_client import REGISTRY
+
+from secureml_operator.azure import budget
+from secureml_operator.reconciler import settled, sweepable
+from secureml_operator.sweeps import Outcome, Pacing, SweepResult, SweepScheduler, Tracked
+
+SUB_A, SUB_B = "sub-a", "sub-b"
+
+
+def _tracked(name: str, interval: float, **reads: int) -> Tracked:
+    return Tracked(("ns", name), interval, reads=Counter(reads))
+
+
+def test_intervals_stretch_only_where_the_declared_sweeps_need_more_than_their_share() -> None:
+    pacing = Pacing(reads_per_second=20)  # half for sweeps: 10 reads/s
+    for index in range(100):  # 100 x 8 reads a minute in A: 13.3 reads/s
+        pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}))
+    pacing.add(_tracked("b", 60, **{SUB_B: 8}))
+    assert pacing.stretch(SUB_A) == pytest.approx(1.4), "13.3/10, rounded up to a tenth"
+    assert pacing.stretch(SUB_B) == 1.0
+    assert pacing.effective(_tracked("x", 60, **{SUB_B: 3})) == 60
+    assert pacing.effective(_tracked("hub", 60, **{SUB_A: 1, SUB_B: 5})) == pytest.approx(84), "its most crowded"
+    for index in range(30):
+        pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}), -1)
+    assert pacing.stretch(SUB_A) == pytest.approx(1.0), "70 x 8 a minute fits 10/s: no stretch left"
+
+
+def test_a_stretched_subscription_is_reported_as_a_metric() -> None:
+    pacing = Pacing(reads_per_second=2)
+    pacing.add(_tracked("a", 10, **{"sub-metric": 30}))
+    pacing.report({"sub-metric"})
+    assert REGISTRY.get_sample_value("secureml_sweep_interval_stretch", {"subscription": "sub-metric"}) == 3.0
+
+
+class Recorder:
+    """The sweep the scheduler calls: records when each resource was swept and what ran at once."""
+
+    def __init__(self, outcome: Outcome = Outcome.CHECKED, seconds: float = 0.0, reads: int = 0) -> None:
+        self.outcome, self.seconds, self.reads = outcome, seconds, reads
+        self.started: dict[str, list[float]] = {}
+        self.running: set[str] = set()
+        self.most_at_once = 0
+        self.overlapped = False
+        self.routine: list[bool] = []
+
+    async def __call__(self, namespace: str, name: str, effective: float) -> SweepResult:
+        self.overlapped |= name in self.running
+        self.running.add(name)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        self.started.setdefault(name, []).append(time.monotonic())
+        self.routine.append(budget.ROUTINE.get())
+        walk = budget.WALK_READS.get()
+        if walk is not None:
+            walk[SUB_A] += self.reads
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:  # done, or cancelled
+            self.running.discard(name)
+        return SweepResult(self.outcome, retry_after=0.1)
+
+
+async def _run(scheduler: SweepScheduler, seconds: float) -> None:
+    scheduler.start()
+    await asyncio.sleep(seconds)
+    await scheduler.stop()
+
+
+async def test_each_resource_is_swept_once_per_interval_never_twice_at_once_within_the_pool() -> None:
+    sweep = Recorder(seconds=0.05)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000), workers=4)
+    tracked_at = time.monotonic()
+    for index in range(20):
+        scheduler.track("ns", f"r{index}", 0.4)
+    await _run(scheduler, 1.5)
+
+    assert set(sweep.started) == {f"r{index}" for index in range(20)}
+    firsts = sorted(times[0] - tracked_at for times in sweep.started.values())
+    assert firsts[-1] - firsts[0] > 0.1, "first sweeps spread over the interval, not all at once"
+    gaps = [b - a for times in sweep.started.values() for a, b in itertools.pairwise(times)]
+    assert gaps and min(gaps) >= 0.4 * 0.95 - 0.01, "never again before its interval (less the jitter)"
+    assert not sweep.overlapped
+    assert sweep.most_at_once <= 4
+    assert all(sweep.routine), "sweeps draw on the budget as routine work: reconciles go first"
+    assert not sweep.running, "stop() returns once the sweeps under way have ended (cancelled)"
+
+
+async def test_a_slow_sweep_does_not_trigger_again_on_its_own_end() -> None:
+    sweep = Recorder(seconds=0.3)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000))
+    scheduler.track("ns", "slow", 0.5)
+    await _run(scheduler, 1.6)
+    gaps = [b - a for a, b in zip(sweep.started["slow"], sweep.started["slow"][1:], strict=False)]
+    assert gaps and min(gaps) >= 0.5 * 0.95 - 0.01, "the next from the start of the last, not from its end"
+
+
+async def test_gone_resources_are_forgotten_and_failed_ones_come_back_after_their_backoff() -> None:
+    gone, failing = Recorder(Outcome.GONE), Recorder(Outcome.RETRY)
+    first = SweepScheduler(gone, Pacing(reads_per_second=1000))
+    first.track("ns", "deleted", 0.2)
+    second = SweepScheduler(failing, Pacing(reads_per_second=1000))
+    second.track("ns", "flaky", 10.0)
+    second._schedule(second._tracked[("ns", "flaky")], time.monotonic())  # due now, not within 10 s
+    await asyncio.gather(_run(first, 0.6), _run(second, 0.45))
+    assert len(gone.started["deleted"]) == 1 and len(first) == 0
+    assert len(failing.started["flaky"]) >= 3, "retried after its 0.1 s backoff, not after its 10 s interval"
+
+
+def _effective_gauge(name: str) -> float:
+    labels = {"resource_namespace": "stretched", "resource_name": name}
+    return REGISTRY.get_sample_value("secureml_drift_effective_interval_seconds", labels) or 0.0
+
+
+async def test_reads_counted_during_sweeps_stretch_the_interval_and_say_so() -> None:
+    sweep = Recorder(reads=30)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=20))  # 10 reads/s for sweeps
+    for index in range(4):
+        scheduler.track("stretched", f"r{index}", 1.0)
+    await _run(scheduler, 2.0)  # each swept once (the next is 3 s or more away): 4 x 30 reads a second
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(12.0)
+    assert scheduler.effective_interval("stretched", "r0") == pytest.approx(12.0)
+    # Each resource's gauge is the interval its next sweep was scheduled with: the last one swept saw all four.
+    gauges = [_effective_gauge(f"r{index}") for index in range(4)]
+    assert max(gauges) == pytest.approx(12.0) and min(gauges) >= 3.0, gauges
+    scheduler.forget("stretched", "r0")
+    labels = {"resource_namespace": "stretched", "resource_name": "r0"}
+    assert REGISTRY.get_sample_value("secureml_drift_effective_interval_seconds", labels) is None
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(9.0), "its reads no longer count"
+
+
+def _body(generation: int, observed: int, **conditions: str) -> kopf.Body:
+    listed = [{"type": kind, "status": value} for kind, value in conditions.items()]
+    return kopf.Body(
+        {"metadata": {"generation": generation}, "status": {"observedGeneration": observed, "conditions": listed}}
+    )  # type: ignore[arg-type]
+
+
+def test_after_a_restart_only_a_resource_ready_for_its_spec_is_left_to_its_sweeps() -> None:
+    assert settled(_body(2, 2, Ready="True", Stalled="False"))
+    assert not settled(_body(2, 2, Ready="False", Reconciling="True")), "a walk a failure cut short: walk again"
+    assert sweepable(_body(2, 2, Ready="False", Reconciling="True")), "its sweeps retry it meanwhile"
+    assert not settled(_body(3, 2, Ready="True")) and not sweepable(_body(3, 2, Ready="True")), "a new spec"
+    assert not settled(_body(2, 2, Ready="False", Stalled="True")) and not sweepable(_body(2, 2, Stalled="True"))
