@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 SWEEP_SHARE = 0.5  # of a subscription's read rate for routine sweeps: the rest for reconciles and other tools
 STRETCH_STEP = 0.1  # stretches are rounded up to this step: status does not move with every sweep's count
+# A stretch grows as soon as the sweeps need it, and shrinks only once they need this fraction less: a
+# sweep's reads vary with who read a shared target first in its window, and each change of the
+# stretch is a status patch on every resource of the subscription.
+STRETCH_HYSTERESIS = 0.15
+READS_SMOOTHING = 0.3  # weight of a sweep's reads in the resource's running estimate
 JITTER = 0.05  # the next sweep comes up to this fraction of the interval early: sweeps do not fall in step
 SWEEP_WORKERS = 32  # sweeps at once; they wait on ARM (and its budget) far more than on the CPU
 
@@ -57,7 +62,18 @@ class Tracked:
     key: Key
     interval: float  # declared (spec.drift.interval, or the operator's default), seconds
     due: float = 0.0  # time.monotonic()
-    reads: Counter[str] = field(default_factory=Counter)  # of its last completed sweep
+    reads: dict[str, float] = field(default_factory=dict)  # per sweep, by subscription: a running estimate
+
+    def learn(self, reads: Counter[str]) -> None:
+        """Fold one sweep's reads into the estimate (its first sweep sets it)."""
+        if not self.reads:
+            self.reads = {subscription: float(count) for subscription, count in reads.items()}
+            return
+        self.reads = {
+            subscription: known + READS_SMOOTHING * (reads.get(subscription, 0) - known)
+            for subscription in {*self.reads, *reads}
+            if (known := self.reads.get(subscription, 0.0)) or reads.get(subscription)
+        }
 
 
 class Pacing:
@@ -67,23 +83,32 @@ class Pacing:
     def __init__(self, reads_per_second: float, share: float = SWEEP_SHARE) -> None:
         self.allowed = reads_per_second * share
         self.demand: dict[str, float] = {}
+        self._stretch: dict[str, float] = {}
         self._warned: set[str] = set()
 
     def add(self, tracked: Tracked, sign: int = 1) -> None:
         for subscription, reads in tracked.reads.items():
             self.demand[subscription] = self.demand.get(subscription, 0.0) + sign * reads / tracked.interval
 
-    def stretch(self, subscription: str) -> float:
+    def _fit(self, subscription: str) -> None:
         need = self.demand.get(subscription, 0.0) / self.allowed if self.allowed > 0 else 1.0
-        return max(1.0, math.ceil(round(need / STRETCH_STEP, 6)) * STRETCH_STEP)
+        fits = max(1.0, math.ceil(round(need / STRETCH_STEP, 6)) * STRETCH_STEP)
+        current = self.stretch(subscription)
+        if fits > current or need <= current * (1 - STRETCH_HYSTERESIS):
+            self._stretch[subscription] = fits
+
+    def stretch(self, subscription: str) -> float:
+        return self._stretch.get(subscription, 1.0)
 
     def effective(self, tracked: Tracked) -> float:
         """The declared interval, stretched by the most crowded subscription the resource reads in."""
         return tracked.interval * max((self.stretch(s) for s in tracked.reads), default=1.0)
 
-    def report(self, subscriptions: set[str]) -> None:
-        """The stretch of each subscription as a metric; a warning the first time one is stretched."""
+    def settle(self, subscriptions: set[str]) -> None:
+        """After demand changed (added and removed: not in between), each subscription's stretch, as
+        a metric too; a warning the first time one is stretched."""
         for subscription in subscriptions:
+            self._fit(subscription)
             stretch = self.stretch(subscription)
             metrics.SWEEP_STRETCH.labels(subscription).set(stretch)
             if stretch > 1 and subscription not in self._warned:
@@ -131,6 +156,7 @@ class SweepScheduler:
             self.pacing.add(tracked, -1)
             tracked.interval = interval
             self.pacing.add(tracked)
+            self.pacing.settle(set(tracked.reads))
             self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
         self._publish(tracked)
 
@@ -138,7 +164,7 @@ class SweepScheduler:
         tracked = self._tracked.pop((namespace, name), None)
         if tracked is not None:
             self.pacing.add(tracked, -1)
-            self.pacing.report(set(tracked.reads))
+            self.pacing.settle(set(tracked.reads))
         for gauge in (metrics.DRIFT_EFFECTIVE_INTERVAL, metrics.DRIFT_LAST_CHECK):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
@@ -216,9 +242,10 @@ class SweepScheduler:
             return
         if result.outcome is Outcome.CHECKED:
             self.pacing.add(tracked, -1)
-            tracked.reads = reads
+            before = set(tracked.reads)
+            tracked.learn(reads)
             self.pacing.add(tracked)
-            self.pacing.report(set(reads))
+            self.pacing.settle(before | set(tracked.reads))
             self._publish(tracked)
         if result.outcome is Outcome.RETRY:
             due = time.monotonic() + result.retry_after

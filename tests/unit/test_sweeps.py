@@ -21,7 +21,7 @@ SUB_A, SUB_B = "sub-a", "sub-b"
 
 
 def _tracked(name: str, interval: float, **reads: int) -> Tracked:
-    return Tracked(("ns", name), interval, reads=Counter(reads))
+    return Tracked(("ns", name), interval, reads={subscription: float(count) for subscription, count in reads.items()})
 
 
 def test_intervals_stretch_only_where_the_declared_sweeps_need_more_than_their_share() -> None:
@@ -29,19 +29,43 @@ def test_intervals_stretch_only_where_the_declared_sweeps_need_more_than_their_s
     for index in range(100):  # 100 x 8 reads a minute in A: 13.3 reads/s
         pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}))
     pacing.add(_tracked("b", 60, **{SUB_B: 8}))
+    pacing.settle({SUB_A, SUB_B})
     assert pacing.stretch(SUB_A) == pytest.approx(1.4), "13.3/10, rounded up to a tenth"
     assert pacing.stretch(SUB_B) == 1.0
     assert pacing.effective(_tracked("x", 60, **{SUB_B: 3})) == 60
     assert pacing.effective(_tracked("hub", 60, **{SUB_A: 1, SUB_B: 5})) == pytest.approx(84), "its most crowded"
     for index in range(30):
         pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}), -1)
+    pacing.settle({SUB_A})
     assert pacing.stretch(SUB_A) == pytest.approx(1.0), "70 x 8 a minute fits 10/s: no stretch left"
+
+
+def test_a_stretch_grows_at_once_and_shrinks_only_once_the_sweeps_need_clearly_less() -> None:
+    pacing = Pacing(reads_per_second=20)
+    reader = _tracked("r", 1.0, **{SUB_A: 15})
+    pacing.add(reader)
+
+    def swept(reads: dict[str, float]) -> float:
+        pacing.add(reader, -1)
+        reader.reads = reads
+        pacing.add(reader)
+        pacing.settle({SUB_A})
+        return pacing.stretch(SUB_A)
+
+    assert swept({SUB_A: 15}) == pytest.approx(1.5)
+    learned = _tracked("l", 1.0, **{SUB_A: 15})
+    learned.learn(Counter({SUB_A: 13}))  # a sweep that found a shared target already read in its window
+    assert learned.reads[SUB_A] == pytest.approx(15 + 0.3 * (13 - 15))
+    assert swept(learned.reads) == pytest.approx(1.5), "1.44 fits in 1.5: unchanged, no status patch"
+    assert swept({SUB_A: 13}) == pytest.approx(1.5), "1.3 is within 15 % of 1.5: unchanged"
+    assert swept({SUB_A: 11}) == pytest.approx(1.1)
+    assert swept({SUB_A: 16}) == pytest.approx(1.6), "more: at once"
 
 
 def test_a_stretched_subscription_is_reported_as_a_metric() -> None:
     pacing = Pacing(reads_per_second=2)
     pacing.add(_tracked("a", 10, **{"sub-metric": 30}))
-    pacing.report({"sub-metric"})
+    pacing.settle({"sub-metric"})
     assert REGISTRY.get_sample_value("secureml_sweep_interval_stretch", {"subscription": "sub-metric"}) == 3.0
 
 
