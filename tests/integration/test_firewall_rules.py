@@ -48,8 +48,12 @@ def test_our_rule_collection_group_is_kept_in_sync_and_goes_with_the_resource(op
     trimmed = [c for c in body["properties"]["ruleCollections"] if c["name"] != "azureml-fqdns"]
     operator.az_rest("PUT", OURS, {"properties": {**body["properties"], "ruleCollections": trimmed}})
     operator.wait_for("the FQDN collection back", lambda: "azureml-fqdns" in _collections(operator), INTERVAL + 10)
-    items = operator.drift(HUB).get("items") or []
-    assert any(i["field"] == "properties.ruleCollections" and i["action"] == "Corrected" for i in items), items
+    # The sweep reports it in status once its walk is over: a moment after the write.
+    corrected = lambda: any(  # noqa: E731
+        i["field"] == "properties.ruleCollections" and i["action"] == "Corrected"
+        for i in operator.drift(HUB).get("items") or []
+    )
+    operator.wait_for("the correction reported in status.drift", corrected, 10)
     assert operator.arm_resource(PLATFORM_RULES) == platform, "the platform's group is untouched"
 
     operator.kube.kubectl("delete", "smlw", HUB, "-n", operator.namespace, "--timeout=90s")
