@@ -20,7 +20,7 @@ from secureml_operator import kube
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
-from secureml_operator.reconciler import Reconciler, Target, drift_interval, settled
+from secureml_operator.reconciler import Reconciler, Target, settled
 from secureml_operator.settings import OperatorSettings
 
 FINALIZER = "secureml.io/finalizer"
@@ -113,9 +113,7 @@ async def reconcile(
 ) -> None:
     reconciler = _reconciler(memo, kwargs)
     if reason == kopf.Reason.RESUME and settled(body):
-        meta = body.metadata
-        interval = drift_interval(body, reconciler.access.settings.drift_interval)
-        reconciler.sweeps.track(str(meta.namespace), str(meta.name), interval)
+        reconciler.track(body)
         return
     await reconciler.reconcile(_target(body, patch, memo, kwargs, retry))
 

@@ -126,7 +126,7 @@ async def namespace_labels(name: str) -> dict[str, str]:
 
 
 async def workspace_statuses(namespace: str) -> tuple[list[dict[str, Any]], bool]:
-    """The uid, namespace and status of every live SecureMLWorkspace the operator may read
+    """The uid and status of every live SecureMLWorkspace the operator may read
     (cluster-wide, or only the given namespace where it may not list across namespaces), and
     whether the list was cluster-wide. One being deleted is not live: what it holds is about to go."""
 

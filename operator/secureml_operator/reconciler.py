@@ -340,6 +340,13 @@ class Reconciler:
         """The resource's memo: one lock for its reconciles, sweeps and delete, and its backoff."""
         return self._memos.setdefault((namespace, name), ResourceMemo())
 
+    def track(self, body: kopf.Body) -> None:
+        """Schedule the resource's drift sweeps at its declared interval (or the operator's default)."""
+        meta = body.metadata
+        self.sweeps.track(
+            str(meta.namespace), str(meta.name), drift_interval(body, self.access.settings.drift_interval)
+        )
+
     def policy(self) -> dict[str, Any] | None:
         """The SecureMLTenancyPolicy `default`, or None while there is none."""
         return next(iter(self.tenancy_index.get(tenancy.POLICY_NAME, [])), None)
@@ -422,7 +429,7 @@ class Reconciler:
         Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes.
         The resource's sweeps are scheduled from here."""
         owner = target.owner
-        self.sweeps.track(owner.namespace, owner.name, drift_interval(target.body, self.access.settings.drift_interval))
+        self.track(target.body)
         async with target.memo.lock:
             target = target.fixed()
             with metrics.RECONCILE_SECONDS.labels("reconcile").time():

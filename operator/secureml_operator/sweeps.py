@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from secureml_operator import metrics
@@ -90,6 +90,16 @@ class Pacing:
         for subscription, reads in tracked.reads.items():
             self.demand[subscription] = self.demand.get(subscription, 0.0) + sign * reads / tracked.interval
 
+    @contextlib.contextmanager
+    def revising(self, tracked: Tracked) -> Iterator[None]:
+        """A tracked resource's interval or reads changed in the block: its demand is taken out
+        before and put back after, and only then are the stretches settled (never in between)."""
+        before = set(tracked.reads)
+        self.add(tracked, -1)
+        yield
+        self.add(tracked)
+        self.settle(before | set(tracked.reads))
+
     def _fit(self, subscription: str) -> None:
         need = self.demand.get(subscription, 0.0) / self.allowed if self.allowed > 0 else 1.0
         fits = max(1.0, math.ceil(round(need / STRETCH_STEP, 6)) * STRETCH_STEP)
@@ -153,18 +163,16 @@ class SweepScheduler:
             tracked = self._tracked[key] = Tracked(key, interval)
             self._schedule(tracked, time.monotonic() + random.uniform(0, interval))
         elif tracked.interval != interval:
-            self.pacing.add(tracked, -1)
-            tracked.interval = interval
-            self.pacing.add(tracked)
-            self.pacing.settle(set(tracked.reads))
+            with self.pacing.revising(tracked):
+                tracked.interval = interval
             self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
         self._publish(tracked)
 
     def forget(self, namespace: str, name: str) -> None:
         tracked = self._tracked.pop((namespace, name), None)
         if tracked is not None:
-            self.pacing.add(tracked, -1)
-            self.pacing.settle(set(tracked.reads))
+            with self.pacing.revising(tracked):
+                tracked.reads = {}  # its demand goes
         for gauge in (metrics.DRIFT_EFFECTIVE_INTERVAL, metrics.DRIFT_LAST_CHECK):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
@@ -241,11 +249,8 @@ class SweepScheduler:
             self.forget(*tracked.key)
             return
         if result.outcome is Outcome.CHECKED:
-            self.pacing.add(tracked, -1)
-            before = set(tracked.reads)
-            tracked.learn(reads)
-            self.pacing.add(tracked)
-            self.pacing.settle(before | set(tracked.reads))
+            with self.pacing.revising(tracked):
+                tracked.learn(reads)
             self._publish(tracked)
         if result.outcome is Outcome.RETRY:
             due = time.monotonic() + result.retry_after
