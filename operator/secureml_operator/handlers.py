@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from secureml_operator import kube
+from secureml_operator import kube, memory
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 from secureml_operator.api.tenancy import POLICY_NAME, TENANCY_PLURAL
 from secureml_operator.azure.access import AzureAccess
@@ -65,6 +66,7 @@ async def configure(
         )
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
     memo.reconciler.sweeps.start()
+    memo.releasing_memory = asyncio.create_task(memory.release_periodically(), name="release freed memory")
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
     if port:
         prometheus_client.start_http_server(port)
@@ -77,6 +79,7 @@ async def configure(
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     await memo.reconciler.sweeps.stop()
     await memo.reconciler.access.close()
+    memo.releasing_memory.cancel()
 
 
 @kopf.on.login()

@@ -125,26 +125,43 @@ async def namespace_labels(name: str) -> dict[str, str]:
     return labels
 
 
+# SecureMLWorkspaces per page when listing them all: a thousand whole bodies in one answer are tens
+# of MiB decoded at once, and the heap keeps much of that after it is freed.
+LIST_PAGE = 100
+# What a listing keeps of each status: the ledger (and the resources it was made from before it existed).
+CLAIM_FIELDS = ("ledger", "resources")
+
+
 async def workspace_statuses(namespace: str) -> tuple[list[dict[str, Any]], bool]:
-    """The uid and status of every live SecureMLWorkspace the operator may read
+    """The uid and status ledger of every live SecureMLWorkspace the operator may read
     (cluster-wide, or only the given namespace where it may not list across namespaces), and
     whether the list was cluster-wide. One being deleted is not live: what it holds is about to go."""
+
+    def page(api: kubernetes.client.CustomObjectsApi, cluster_wide: bool, token: str | None) -> dict[str, Any]:
+        paging: dict[str, Any] = {"limit": LIST_PAGE, "_continue": token}
+        if cluster_wide:
+            return cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **paging))
+        return cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **paging))
 
     def read() -> tuple[list[dict[str, Any]], bool]:
         api = kubernetes.client.CustomObjectsApi(api_client())
         try:
-            found, cluster_wide = cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL)), True
+            found, cluster_wide = page(api, True, None), True
         except kubernetes.client.ApiException as error:
             if error.status != 403:
                 raise
-            found = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
-            cluster_wide = False
-        items = [
-            {"uid": item["metadata"]["uid"], "status": item.get("status") or {}}
-            for item in found.get("items") or []
-            if not item["metadata"].get("deletionTimestamp")
-        ]
-        return items, cluster_wide
+            found, cluster_wide = page(api, False, None), False
+        items: list[dict[str, Any]] = []
+        while True:
+            for item in found.get("items") or []:
+                if not item["metadata"].get("deletionTimestamp"):
+                    status = item.get("status") or {}
+                    kept = {key: status[key] for key in CLAIM_FIELDS if key in status}
+                    items.append({"uid": item["metadata"]["uid"], "status": kept})
+            token = (found.get("metadata") or {}).get("continue")
+            if not token:
+                return items, cluster_wide
+            found = page(api, cluster_wide, token)
 
     return await asyncio.to_thread(read)
 

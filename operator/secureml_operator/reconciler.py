@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -314,6 +315,13 @@ def settled(body: kopf.Body) -> bool:
     return conditions is not None and conditions.get(c.READY) == "True" and conditions.get(c.STALLED) != "True"
 
 
+def sweep_reads(graph: DesiredGraph) -> Counter[str]:
+    """The ARM reads a sweep of the graph makes, by subscription: one per resource in it. A target
+    many workspaces share is read once per sweep window for all of them, so this errs high, on the
+    side of the budget, until a sweep counts what it really read."""
+    return Counter(node.id.subscription.lower() for node in graph)
+
+
 def drift_interval(body: kopf.Body, default: datetime.timedelta) -> float:
     """`spec.drift.interval`, or the operator's default, in seconds."""
     configured = ((body.get("spec") or {}).get("drift") or {}).get("interval")
@@ -501,8 +509,11 @@ class Reconciler:
 
     async def _write_status(self, target: Target, raw: dict[str, Any]) -> None:
         """The sweep's status, as a JSON patch of the leaves that changed; nothing at all when only
-        the last-check time would move and the stored one is younger than the heartbeat."""
-        operations = target.patch.as_json_patch(cast(kopf.RawBody, raw))
+        the last-check time would move and the stored one is younger than the heartbeat. Diffed
+        against the status alone (a sweep patches nothing else): kopf copies and diffs the whole
+        reference body, managed fields and all."""
+        reference = {"status": raw["status"]} if "status" in raw else {}
+        operations = target.patch.as_json_patch(cast(kopf.RawBody, reference))
         last = ((raw.get("status") or {}).get("drift") or {}).get("lastCheckTime")
         fresh = last and _age(last) < self.access.settings.status_heartbeat
         if fresh and all(operation["path"] == "/status/drift/lastCheckTime" for operation in operations):
@@ -524,6 +535,8 @@ class Reconciler:
         self.claims.note(target.owner, ledger)
         if sweep:
             conflicts = conflicts.after_sweep(report.changes, c.now())
+        else:
+            self.sweeps.expect(target.owner.namespace, target.owner.name, sweep_reads(prepared.graph))
         failure = self._publish(target, prepared, report, conflicts, sweep)
         if failure is not None:
             raise failure

@@ -29,10 +29,12 @@ from secureml_operator.azure import budget
 log = logging.getLogger(__name__)
 
 SWEEP_SHARE = 0.5  # of a subscription's read rate for routine sweeps: the rest for reconciles and other tools
-STRETCH_STEP = 0.1  # stretches are rounded up to this step: status does not move with every sweep's count
-# A stretch grows as soon as the sweeps need it, and shrinks only once they need this fraction less: a
-# sweep's reads vary with who read a shared target first in its window, and each change of the
-# stretch is a status patch on every resource of the subscription.
+# A stretch is the first of these preferred numbers (ISO 3's rounded R10 series, a decade further on
+# again) that fits, so it changes by a quarter at least: each change is a status patch on every resource
+# of the subscription, and 0.1 steps patched them all at almost every sweep while the stretch climbed.
+STRETCHES = (1.0, 1.25, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.3, 8.0)
+# A stretch grows as soon as the sweeps need it, and shrinks only once a smaller one would still leave
+# them this fraction to spare: a sweep's reads vary with who read a shared target first in its window.
 STRETCH_HYSTERESIS = 0.15
 READS_SMOOTHING = 0.3  # weight of a sweep's reads in the resource's running estimate
 JITTER = 0.05  # the next sweep comes up to this fraction of the interval early: sweeps do not fall in step
@@ -63,17 +65,29 @@ class Tracked:
     interval: float  # declared (spec.drift.interval, or the operator's default), seconds
     due: float = 0.0  # time.monotonic()
     reads: dict[str, float] = field(default_factory=dict)  # per sweep, by subscription: a running estimate
+    counted: bool = False  # a sweep counted `reads`; until then they are what its reconcile expected
 
     def learn(self, reads: Counter[str]) -> None:
         """Fold one sweep's reads into the estimate (its first sweep sets it)."""
-        if not self.reads:
+        if not self.counted:
             self.reads = {subscription: float(count) for subscription, count in reads.items()}
+            self.counted = True
             return
         self.reads = {
             subscription: known + READS_SMOOTHING * (reads.get(subscription, 0) - known)
             for subscription in {*self.reads, *reads}
             if (known := self.reads.get(subscription, 0.0)) or reads.get(subscription)
         }
+
+
+def fitting(need: float) -> float:
+    """The smallest stretch of the series (`STRETCHES`, then by decades) that is at least `need`."""
+    decade = 1.0
+    while True:
+        for stretch in STRETCHES:
+            if stretch * decade >= need - 1e-9:
+                return round(stretch * decade, 6)
+        decade *= 10
 
 
 class Pacing:
@@ -102,10 +116,11 @@ class Pacing:
 
     def _fit(self, subscription: str) -> None:
         need = self.demand.get(subscription, 0.0) / self.allowed if self.allowed > 0 else 1.0
-        fits = max(1.0, math.ceil(round(need / STRETCH_STEP, 6)) * STRETCH_STEP)
         current = self.stretch(subscription)
-        if fits > current or need <= current * (1 - STRETCH_HYSTERESIS):
-            self._stretch[subscription] = fits
+        if need > current:
+            self._stretch[subscription] = fitting(need)
+        elif (spare := fitting(need / (1 - STRETCH_HYSTERESIS))) < current:
+            self._stretch[subscription] = spare
 
     def stretch(self, subscription: str) -> float:
         return self._stretch.get(subscription, 1.0)
@@ -166,6 +181,21 @@ class SweepScheduler:
             with self.pacing.revising(tracked):
                 tracked.interval = interval
             self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
+        self._publish(tracked)
+
+    def expect(self, namespace: str, name: str, reads: Counter[str]) -> None:
+        """The reads a reconcile expects each sweep of the resource to make, until a sweep counts
+        them: the subscription's stretch is about right before the first sweeps, rather than found by
+        them one at a time (each change of it is a status patch on every resource it stretches). A
+        resource not yet swept has its first sweep moved within its effective interval."""
+        tracked = self._tracked.get((namespace, name))
+        expected = {subscription: float(count) for subscription, count in reads.items()}
+        if tracked is None or tracked.counted or tracked.reads == expected:
+            return
+        with self.pacing.revising(tracked):
+            tracked.reads = expected
+        if tracked.due != math.inf:  # not sweeping now
+            self._schedule(tracked, time.monotonic() + random.uniform(0, self.pacing.effective(tracked)))
         self._publish(tracked)
 
     def forget(self, namespace: str, name: str) -> None:

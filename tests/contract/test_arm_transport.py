@@ -15,6 +15,7 @@ import pytest
 from armemu import Emulator
 from armemu.seed import HUB_FIREWALL, HUB_VNET, PROVIDERS
 from secureml_operator.azure.access import OPERATOR_IDENTITY, AzureAccess
+from secureml_operator.azure.arm import arm_session
 from secureml_operator.azure.budget import IN_FLIGHT
 from secureml_operator.azure.cloud import CloudSettings
 from secureml_operator.azure.credentials import ServicePrincipal
@@ -132,3 +133,20 @@ async def test_requests_at_once_never_wait_for_a_connection(access: AzureAccess,
     assert all(answer is not None for answer in answers)
     assert seen["waited"] == 0, "a request holding its token never queues for a connection"
     assert 1 < seen["made"] <= IN_FLIGHT, "at most one connection per place in flight"
+
+
+async def test_the_session_reads_the_environment_only_when_a_proxy_is_set(
+    arm_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trusting the environment costs a parse of the proxy variables and ~/.netrc per request."""
+    cloud = CloudSettings("Custom", arm_emulator.endpoint, arm_emulator.endpoint, str(arm_emulator.ca_path))
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    direct = arm_session(cloud)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    proxied = arm_session(cloud)
+    try:
+        assert (direct.trust_env, proxied.trust_env) == (False, True)
+    finally:
+        await direct.close()
+        await proxied.close()

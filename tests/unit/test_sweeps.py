@@ -21,7 +21,9 @@ SUB_A, SUB_B = "sub-a", "sub-b"
 
 
 def _tracked(name: str, interval: float, **reads: int) -> Tracked:
-    return Tracked(("ns", name), interval, reads={subscription: float(count) for subscription, count in reads.items()})
+    """A resource whose sweeps counted `reads`."""
+    counted = {subscription: float(count) for subscription, count in reads.items()}
+    return Tracked(("ns", name), interval, reads=counted, counted=True)
 
 
 def test_intervals_stretch_only_where_the_declared_sweeps_need_more_than_their_share() -> None:
@@ -30,14 +32,14 @@ def test_intervals_stretch_only_where_the_declared_sweeps_need_more_than_their_s
         pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}))
     pacing.add(_tracked("b", 60, **{SUB_B: 8}))
     pacing.settle({SUB_A, SUB_B})
-    assert pacing.stretch(SUB_A) == pytest.approx(1.4), "13.3/10, rounded up to a tenth"
+    assert pacing.stretch(SUB_A) == pytest.approx(1.6), "13.3/10, rounded up to the series' next"
     assert pacing.stretch(SUB_B) == 1.0
     assert pacing.effective(_tracked("x", 60, **{SUB_B: 3})) == 60
-    assert pacing.effective(_tracked("hub", 60, **{SUB_A: 1, SUB_B: 5})) == pytest.approx(84), "its most crowded"
-    for index in range(30):
+    assert pacing.effective(_tracked("hub", 60, **{SUB_A: 1, SUB_B: 5})) == pytest.approx(96), "its most crowded"
+    for index in range(40):
         pacing.add(_tracked(f"a{index}", 60, **{SUB_A: 8}), -1)
     pacing.settle({SUB_A})
-    assert pacing.stretch(SUB_A) == pytest.approx(1.0), "70 x 8 a minute fits 10/s: no stretch left"
+    assert pacing.stretch(SUB_A) == pytest.approx(1.0), "60 x 8 a minute fits 10/s with room: no stretch left"
 
 
 def test_a_stretch_grows_at_once_and_shrinks_only_once_the_sweeps_need_clearly_less() -> None:
@@ -52,21 +54,22 @@ def test_a_stretch_grows_at_once_and_shrinks_only_once_the_sweeps_need_clearly_l
         pacing.settle({SUB_A})
         return pacing.stretch(SUB_A)
 
-    assert swept({SUB_A: 15}) == pytest.approx(1.5)
+    assert swept({SUB_A: 15}) == pytest.approx(1.6)
     learned = _tracked("l", 1.0, **{SUB_A: 15})
     learned.learn(Counter({SUB_A: 13}))  # a sweep that found a shared target already read in its window
     assert learned.reads[SUB_A] == pytest.approx(15 + 0.3 * (13 - 15))
-    assert swept(learned.reads) == pytest.approx(1.5), "1.44 fits in 1.5: unchanged, no status patch"
-    assert swept({SUB_A: 13}) == pytest.approx(1.5), "1.3 is within 15 % of 1.5: unchanged"
-    assert swept({SUB_A: 11}) == pytest.approx(1.1)
-    assert swept({SUB_A: 16}) == pytest.approx(1.6), "more: at once"
+    assert swept(learned.reads) == pytest.approx(1.6), "1.44 fits in 1.6: unchanged, no status patch"
+    assert swept({SUB_A: 11}) == pytest.approx(1.6), "1.25 would leave 1.1 less than 15 % to spare: unchanged"
+    assert swept({SUB_A: 10}) == pytest.approx(1.25)
+    assert swept({SUB_A: 12}) == pytest.approx(1.25), "fits: unchanged"
+    assert swept({SUB_A: 17}) == pytest.approx(2.0), "more: at once, to the series' next that fits"
 
 
 def test_a_stretched_subscription_is_reported_as_a_metric() -> None:
     pacing = Pacing(reads_per_second=2)
     pacing.add(_tracked("a", 10, **{"sub-metric": 30}))
     pacing.settle({"sub-metric"})
-    assert REGISTRY.get_sample_value("secureml_sweep_interval_stretch", {"subscription": "sub-metric"}) == 3.0
+    assert REGISTRY.get_sample_value("secureml_sweep_interval_stretch", {"subscription": "sub-metric"}) == 3.2
 
 
 class Recorder:
@@ -153,15 +156,33 @@ async def test_reads_counted_during_sweeps_stretch_the_interval_and_say_so() -> 
     for index in range(4):
         scheduler.track("stretched", f"r{index}", 1.0)
     await _run(scheduler, 2.0)  # each swept once (the next is 3 s or more away): 4 x 30 reads a second
-    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(12.0)
-    assert scheduler.effective_interval("stretched", "r0") == pytest.approx(12.0)
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(12.5), "12, to the series' next"
+    assert scheduler.effective_interval("stretched", "r0") == pytest.approx(12.5)
     # Each resource's gauge is the interval its next sweep was scheduled with: the last one swept saw all four.
     gauges = [_effective_gauge(f"r{index}") for index in range(4)]
-    assert max(gauges) == pytest.approx(12.0) and min(gauges) >= 3.0, gauges
+    assert max(gauges) == pytest.approx(12.5) and min(gauges) >= 3.0, gauges
     scheduler.forget("stretched", "r0")
+    scheduler.forget("stretched", "r1")
     labels = {"resource_namespace": "stretched", "resource_name": "r0"}
     assert REGISTRY.get_sample_value("secureml_drift_effective_interval_seconds", labels) is None
-    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(9.0), "its reads no longer count"
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(8.0), "their reads no longer count: 6 needs 8"
+
+
+async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_sweep_until_one_counts() -> None:
+    sweep = Recorder(reads=5)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=20))  # 10 reads/s for sweeps
+    for index in range(4):
+        scheduler.track("expected", f"r{index}", 1.0)
+        scheduler.expect("expected", f"r{index}", Counter({SUB_A: 10}))
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "4 x 10 reads a second, before any sweep"
+    tracked = scheduler._tracked[("expected", "r0")]
+    assert tracked.due - time.monotonic() <= 4.0, "the first sweep comes within the effective interval"
+    scheduler._schedule(tracked, time.monotonic())  # swept now
+    await _run(scheduler, 0.3)
+    assert tracked.reads == {SUB_A: 5.0}, "a sweep's count replaces what the reconcile expected"
+    scheduler.expect("expected", "r0", Counter({SUB_A: 10}))
+    assert tracked.reads == {SUB_A: 5.0}, "and a later reconcile's expectation does not undo it"
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "3.5: within the hysteresis"
 
 
 def _body(generation: int, observed: int, **conditions: str) -> kopf.Body:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -70,13 +71,19 @@ class ArmId:
         )
 
     def __str__(self) -> str:
+        return self._text
+
+    # Cached (in the instance's __dict__, beside the frozen fields): a walk formats and compares the
+    # same ids many times over.
+    @functools.cached_property
+    def _text(self) -> str:
         segments = [f"{kind}/{name}" for kind, name in zip(self.types, self.names, strict=True)]
         return (
             f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
             f"/providers/{self.namespace}/" + "/".join(segments)
         )
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """ARM ids are case-insensitive: use this to compare or index them."""
         return id_key(str(self))
