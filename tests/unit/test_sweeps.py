@@ -169,20 +169,21 @@ async def test_reads_counted_during_sweeps_stretch_the_interval_and_say_so() -> 
 
 
 async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_sweep_until_one_counts() -> None:
-    sweep = Recorder(reads=5)
+    sweep = Recorder(reads=0)
     scheduler = SweepScheduler(sweep, Pacing(reads_per_second=20))  # 10 reads/s for sweeps
-    for index in range(4):
+    for index in range(40):
         scheduler.track("expected", f"r{index}", 1.0)
-        scheduler.expect("expected", f"r{index}", Counter({SUB_A: 10}))
-    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "4 x 10 reads a second, before any sweep"
+        scheduler.expect("expected", f"r{index}", Counter({SUB_A: 1}))
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "40 x 1 read a second, before any sweep"
+    waits = [tracked.due - time.monotonic() for tracked in scheduler._tracked.values()]
+    assert 1.0 < max(waits) <= 4.0, "first sweeps spread over the effective interval, not the declared 1 s"
     tracked = scheduler._tracked[("expected", "r0")]
-    assert tracked.due - time.monotonic() <= 4.0, "the first sweep comes within the effective interval"
     scheduler._schedule(tracked, time.monotonic())  # swept now
     await _run(scheduler, 0.3)
-    assert tracked.reads == {SUB_A: 5.0}, "a sweep's count replaces what the reconcile expected"
-    scheduler.expect("expected", "r0", Counter({SUB_A: 10}))
-    assert tracked.reads == {SUB_A: 5.0}, "and a later reconcile's expectation does not undo it"
-    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "3.5: within the hysteresis"
+    assert tracked.reads == {SUB_A: 0.0}, "a sweep's count replaces what the reconcile expected"
+    scheduler.expect("expected", "r0", Counter({SUB_A: 1}))
+    assert tracked.reads == {SUB_A: 0.0}, "and a later reconcile's expectation does not undo it"
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "3.9: within the hysteresis"
 
 
 def _body(generation: int, observed: int, **conditions: str) -> kopf.Body:
