@@ -28,6 +28,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import AsyncHttpResponse, HttpResponse
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
@@ -189,8 +190,17 @@ def _related(one: str, other: str) -> bool:
 
 
 def _raw_json(pipeline_response: PipelineResponse, _deserialized: object, _headers: object) -> Json:  # type: ignore[type-arg]
-    body = pipeline_response.http_response.text()
-    return pipeline_response.http_response.json() if body else {}
+    return _json_of(pipeline_response.http_response)
+
+
+def _http_response(pipeline_response: PipelineResponse, _deserialized: object, _headers: object) -> AsyncHttpResponse:  # type: ignore[type-arg]
+    response: AsyncHttpResponse = pipeline_response.http_response
+    return response
+
+
+def _json_of(response: HttpResponse | AsyncHttpResponse) -> Json:
+    body: Json = response.json() if response.text() else {}
+    return body
 
 
 class ArmClient:
@@ -324,14 +334,18 @@ class ArmClient:
         return await self.get(arm_id, max_age=SHARED_READ_AGE.get())
 
     async def _read(self, arm_id: ArmId) -> Json | None:
+        """A GET streamed: the SDK then hands back the response without building its model of the
+        body (a tree of model objects for every nested field, a quarter of a read's CPU, thrown away
+        here as the engine diffs the JSON); the body is read and parsed once, below."""
         try:
             if arm_id.type.lower() in ROUTES:
                 method, arguments, _ = self._call(arm_id, "get")
-                result: Json = await method(*arguments, cls=_raw_json)
-                return result
-            resources, version = self._generic(arm_id)
-            generic: Json = await resources.get_by_id(str(arm_id), api_version=version, cls=_raw_json)
-            return generic
+                response = await method(*arguments, stream=True, cls=_http_response)
+            else:
+                resources, version = self._generic(arm_id)
+                response = await resources.get_by_id(str(arm_id), api_version=version, stream=True, cls=_http_response)
+            await response.read()
+            return _json_of(response)
         except ResourceNotFoundError:
             return None
         except HttpResponseError as error:
