@@ -228,8 +228,8 @@ class IpRuleClaims:
         holders, mine = listed.holders, Counter(listed.claims.get(target.owner.uid, ()))
 
         def others(target_id: str, address: str) -> frozenset[Origin]:
-            claims = ((entry_key(target_id), address.lower(), origin) for origin in Origin)
-            return frozenset(claim[2] for claim in claims if holders[claim] > mine[claim])
+            key, ip = entry_key(target_id), address.lower()
+            return frozenset(origin for origin in Origin if holders[key, ip, origin] > mine[key, ip, origin])
 
         return others
 
