@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -11,12 +12,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import quote
 
 import kubernetes
+from kubernetes.watch.watch import iter_resp_lines
 
 from secureml_operator.api.models import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
+# Seconds to connect and to wait for an answer: a call to an API server that went silent fails
+# (and is retried by its caller) instead of holding a thread for good.
+REQUEST_TIMEOUT_SECONDS = 30.0
 _clients: dict[tuple[str, float], kubernetes.client.ApiClient] = {}
 
 
@@ -40,39 +46,82 @@ def api_client() -> kubernetes.client.ApiClient:
     return client
 
 
+def request(
+    method: str,
+    path: str,
+    query: Mapping[str, str | int | None] | None = None,
+    body: Any = None,
+    content_type: str | None = None,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> Any:
+    """One call to the API server through the Kubernetes client's ApiClient (its configuration,
+    credentials, TLS and connection pool), answered as plain JSON; raises ApiException for an answer
+    outside 2xx. Not through the client's generated API classes: CoreV1Api and CustomObjectsApi load
+    about 16 MiB of modules and validate every call's arguments with pydantic, for the few paths
+    the operator calls. Blocks: call it in a thread."""
+    response = _send(method, path, query, body, content_type, timeout)
+    data = response.read()  # type: ignore[no-untyped-call]
+    if not 200 <= response.status <= 299:
+        raise kubernetes.client.ApiException.from_response(
+            http_resp=response, body=data.decode("utf-8", "replace"), data=None
+        )
+    return json.loads(data) if data else None
+
+
+def _send(
+    method: str,
+    path: str,
+    query: Mapping[str, str | int | None] | None,
+    body: Any,
+    content_type: str | None,
+    timeout: float | tuple[float, float],
+) -> kubernetes.client.rest.RESTResponse:
+    client = api_client()
+    headers = {"Accept": "application/json", **({"Content-Type": content_type} if content_type else {})}
+    method, url, headers, body, _ = client.param_serialize(
+        method,
+        path,
+        query_params=[(key, value) for key, value in (query or {}).items() if value is not None],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    return client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+
+
+def _workspace_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}/{quote(name)}"
+
+
 async def served(group: str, version: str, plural: str) -> bool:
     """Whether the API server serves a resource (API discovery: no permission needed beyond login)."""
 
     def discover() -> bool:
         try:
-            found = kubernetes.client.CustomObjectsApi(api_client()).get_api_resources(group, version)
+            found = request("GET", f"/apis/{group}/{version}")
         except kubernetes.client.ApiException as error:
             if error.status == 404:  # the group/version is not served at all
                 return False
             raise
-        return any(resource.name == plural for resource in found.resources or [])
+        return any(resource.get("name") == plural for resource in found.get("resources") or [])
 
     return await asyncio.to_thread(discover)
 
 
 async def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """A merge patch of a SecureMLWorkspace's status, now rather than when its handler returns."""
-
-    def patch() -> None:
-        kubernetes.client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type="application/merge-patch+json"
-        )
-
-    await asyncio.to_thread(patch)
+    path = f"{_workspace_path(namespace, name)}/status"
+    await asyncio.to_thread(
+        request, "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+    )
 
 
 async def read_workspace(namespace: str, name: str) -> dict[str, Any] | None:
     """A SecureMLWorkspace as the API server has it now; None when it is gone."""
 
     def read() -> dict[str, Any] | None:
-        api = kubernetes.client.CustomObjectsApi(api_client())
         try:
-            return cast(dict[str, Any], api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+            return cast(dict[str, Any], request("GET", _workspace_path(namespace, name)))
         except kubernetes.client.ApiException as error:
             if error.status == 404:
                 return None
@@ -89,18 +138,8 @@ async def read_status(namespace: str, name: str) -> dict[str, Any]:
 async def json_patch_status(namespace: str, name: str, operations: Sequence[Mapping[str, Any]]) -> None:
     """A JSON patch of a SecureMLWorkspace's status: only the leaves that changed."""
 
-    def patch() -> None:
-        kubernetes.client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            [dict(op) for op in operations],
-            _content_type="application/json-patch+json",
-        )
-
-    await asyncio.to_thread(patch)
+    path, patch = f"{_workspace_path(namespace, name)}/status", [dict(op) for op in operations]
+    await asyncio.to_thread(request, "PATCH", path, body=patch, content_type="application/json-patch+json")
 
 
 NAMESPACE_LABELS_TTL_SECONDS = 30.0
@@ -116,11 +155,8 @@ async def namespace_labels(name: str) -> dict[str, str]:
     if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
         return cached[1]
 
-    def read() -> dict[str, str]:
-        namespace = kubernetes.client.CoreV1Api(api_client()).read_namespace(name)
-        return dict((namespace.metadata.labels if namespace.metadata else None) or {})
-
-    labels = await asyncio.to_thread(read)
+    namespace = await asyncio.to_thread(request, "GET", f"/api/v1/namespaces/{quote(name)}")
+    labels = {str(key): str(value) for key, value in ((namespace.get("metadata") or {}).get("labels") or {}).items()}
     _namespace_labels[name] = (time.monotonic(), labels)
     return labels
 
@@ -137,20 +173,18 @@ async def workspace_statuses(namespace: str) -> tuple[list[dict[str, Any]], bool
     (cluster-wide, or only the given namespace where it may not list across namespaces), and
     whether the list was cluster-wide. One being deleted is not live: what it holds is about to go."""
 
-    def page(api: kubernetes.client.CustomObjectsApi, cluster_wide: bool, token: str | None) -> dict[str, Any]:
-        paging: dict[str, Any] = {"limit": LIST_PAGE, "_continue": token}
-        if cluster_wide:
-            return cast(dict[str, Any], api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **paging))
-        return cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **paging))
+    def page(cluster_wide: bool, token: str | None) -> dict[str, Any]:
+        scope = "" if cluster_wide else f"/namespaces/{quote(namespace)}"
+        paging = {"limit": LIST_PAGE, "continue": token}
+        return cast(dict[str, Any], request("GET", f"/apis/{GROUP}/{VERSION}{scope}/{PLURAL}", paging))
 
     def read() -> tuple[list[dict[str, Any]], bool]:
-        api = kubernetes.client.CustomObjectsApi(api_client())
         try:
-            found, cluster_wide = page(api, True, None), True
+            found, cluster_wide = page(True, None), True
         except kubernetes.client.ApiException as error:
             if error.status != 403:
                 raise
-            found, cluster_wide = page(api, False, None), False
+            found, cluster_wide = page(False, None), False
         items: list[dict[str, Any]] = []
         while True:
             for item in found.get("items") or []:
@@ -161,7 +195,7 @@ async def workspace_statuses(namespace: str) -> tuple[list[dict[str, Any]], bool
             token = (found.get("metadata") or {}).get("continue")
             if not token:
                 return items, cluster_wide
-            found = page(api, cluster_wide, token)
+            found = page(cluster_wide, token)
 
     return await asyncio.to_thread(read)
 
@@ -213,15 +247,12 @@ class SecretCache:
     @staticmethod
     def _read(namespace: str, name: str) -> SecretVersion:
         try:
-            secret = kubernetes.client.CoreV1Api(api_client()).read_namespaced_secret(name, namespace)
+            secret = request("GET", f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}")
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise
             return SecretVersion(None, "", used=time.monotonic())
-        version = str(secret.metadata.resource_version if secret.metadata else "")
-        return SecretVersion(
-            {key: str(value) for key, value in (secret.data or {}).items()}, version, used=time.monotonic()
-        )
+        return _secret_version(secret, used=time.monotonic())
 
     def _watch(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -247,21 +278,41 @@ class SecretCache:
                         self._secrets[key] = fresh
 
     def _follow(self, namespace: str, name: str, version: str) -> None:
-        api = kubernetes.client.CoreV1Api(api_client())
-        stream = kubernetes.watch.Watch().stream(  # type: ignore[no-untyped-call]
-            api.list_namespaced_secret,
-            namespace,
-            field_selector=f"metadata.name={name}",
-            resource_version=version or None,
-            timeout_seconds=self.WATCH_SECONDS,
-        )
-        for event in stream:
-            secret = event["object"]
-            meta = secret.metadata
-            gone = event["type"] == "DELETED"
-            with self._lock:
-                used = self._secrets[(namespace, name)].used if (namespace, name) in self._secrets else 0.0
-                data = None if gone else {key: str(value) for key, value in (secret.data or {}).items()}
-                self._secrets[(namespace, name)] = SecretVersion(data, str(meta.resource_version), True, used)
-            if self._closed.is_set():
-                return
+        """One watch of the Secret, until the API server ends it (WATCH_SECONDS) or it fails."""
+        query = {
+            "watch": "true",
+            "fieldSelector": f"metadata.name={name}",
+            "resourceVersion": version or None,
+            "timeoutSeconds": self.WATCH_SECONDS,
+        }
+        # Read timeout: the server's end of the watch and then some, so a connection gone silent ends too.
+        timeout = (REQUEST_TIMEOUT_SECONDS, self.WATCH_SECONDS + REQUEST_TIMEOUT_SECONDS)
+        response = _send("GET", f"/api/v1/namespaces/{quote(namespace)}/secrets", query, None, None, timeout)
+        try:
+            if response.status != 200:
+                data = response.read()  # type: ignore[no-untyped-call]
+                raise kubernetes.client.ApiException.from_response(
+                    http_resp=response, body=data.decode("utf-8", "replace"), data=None
+                )
+            for line in iter_resp_lines(response.response):  # type: ignore[no-untyped-call]
+                event = json.loads(line)
+                if event.get("type") == "ERROR":  # 410 Gone and the like: read the Secret again
+                    raise WatchEnded(str((event.get("object") or {}).get("message") or event))
+                gone = event["type"] == "DELETED"
+                with self._lock:
+                    used = self._secrets[(namespace, name)].used if (namespace, name) in self._secrets else 0.0
+                    self._secrets[(namespace, name)] = _secret_version(event["object"], used=used, gone=gone)
+                if self._closed.is_set():
+                    return
+        finally:  # a watch cut short leaves its body unread: its connection is closed, not reused
+            response.response.close()
+            response.response.release_conn()
+
+
+class WatchEnded(Exception):
+    """The API server ended a watch with an error event."""
+
+
+def _secret_version(secret: dict[str, Any], used: float, gone: bool = False) -> SecretVersion:
+    data = None if gone else {str(key): str(value) for key, value in (secret.get("data") or {}).items()}
+    return SecretVersion(data, str((secret.get("metadata") or {}).get("resourceVersion") or ""), True, used)

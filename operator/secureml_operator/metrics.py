@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 RECONCILES = Counter("secureml_reconciles_total", "Reconciles of SecureMLWorkspace resources by outcome", ["outcome"])
 RECONCILE_SECONDS = Histogram(
@@ -34,30 +39,89 @@ ARM_CALLS_BY_SUBSCRIPTION = Counter(
     "HTTP requests sent to Azure Resource Manager, by subscription (the budget's unit) and status code",
     ["subscription", "status_code"],
 )
-# Per SecureMLWorkspace. Not `namespace`/`name`: a scrape's own `namespace` label (the operator's pod)
-# would rename the metric's to `exported_namespace`.
-RESOURCE_CONDITION = Gauge(
-    "secureml_resource_condition",
-    "1 while the SecureMLWorkspace's status condition is True, else 0",
-    ["resource_namespace", "resource_name", "condition"],
-)
-CONFLICTING_WRITER_FIELDS = Gauge(
-    "secureml_conflicting_writer_fields",
-    "Fields of the SecureMLWorkspace the operator stopped correcting: another writer keeps changing them back",
-    ["resource_namespace", "resource_name"],
-)
-DRIFT_LAST_CHECK = Gauge(
-    "secureml_drift_last_check_timestamp_seconds",
-    "When the operator last compared the SecureMLWorkspace with Azure (Unix time): status.drift.lastCheckTime "
-    "is refreshed only every heartbeat",
-    ["resource_namespace", "resource_name"],
-)
-DRIFT_EFFECTIVE_INTERVAL = Gauge(
-    "secureml_drift_effective_interval_seconds",
-    "The drift interval in effect for the SecureMLWorkspace: spec.drift.interval, stretched when the sweeps of "
-    "its subscriptions would not fit their share of ARM's read budget",
-    ["resource_namespace", "resource_name"],
-)
+
+
+@dataclass(slots=True)
+class _ResourceValues:
+    conditions: dict[str, float] = field(default_factory=dict)
+    conflicting_writer_fields: float | None = None
+    last_check: float | None = None
+    effective_interval: float | None = None
+
+
+class ResourceGauges(Collector):
+    """The per-SecureMLWorkspace gauges, kept as plain values and turned into samples at scrape time:
+    as prometheus_client's labelled children they were ten objects, a lock each, per resource (about
+    10 KB), and a scrape walked every one of them.
+
+    Labels are `resource_namespace` / `resource_name`, not `namespace` / `name`: a scrape's own
+    `namespace` label (the operator's pod) would rename the metric's to `exported_namespace`."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], _ResourceValues] = {}
+
+    def _of(self, namespace: str, name: str) -> _ResourceValues:
+        values = self._values.get((namespace, name))
+        if values is None:
+            values = self._values[namespace, name] = _ResourceValues()
+        return values
+
+    def condition(self, namespace: str, name: str, condition: str, true: bool) -> None:
+        self._of(namespace, name).conditions[condition] = 1.0 if true else 0.0
+
+    def conflicting_writer_fields(self, namespace: str, name: str, count: int) -> None:
+        self._of(namespace, name).conflicting_writer_fields = float(count)
+
+    def last_check(self, namespace: str, name: str, when: float) -> None:
+        self._of(namespace, name).last_check = when
+
+    def effective_interval(self, namespace: str, name: str, seconds: float) -> None:
+        self._of(namespace, name).effective_interval = seconds
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A resource that is gone: none of its series any more."""
+        self._values.pop((namespace, name), None)
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["resource_namespace", "resource_name"]
+        conditions = GaugeMetricFamily(
+            "secureml_resource_condition",
+            "1 while the SecureMLWorkspace's status condition is True, else 0",
+            labels=[*labels, "condition"],
+        )
+        conflicting = GaugeMetricFamily(
+            "secureml_conflicting_writer_fields",
+            "Fields of the SecureMLWorkspace the operator stopped correcting: another writer keeps changing them back",
+            labels=labels,
+        )
+        last_check = GaugeMetricFamily(
+            "secureml_drift_last_check_timestamp_seconds",
+            "When the operator last compared the SecureMLWorkspace with Azure (Unix time): "
+            "status.drift.lastCheckTime is refreshed only every heartbeat",
+            labels=labels,
+        )
+        effective = GaugeMetricFamily(
+            "secureml_drift_effective_interval_seconds",
+            "The drift interval in effect for the SecureMLWorkspace: spec.drift.interval, stretched when the "
+            "sweeps of its subscriptions would not fit their share of ARM's read budget",
+            labels=labels,
+        )
+        for (namespace, name), values in list(self._values.items()):
+            for condition, value in values.conditions.items():
+                conditions.add_metric([namespace, name, condition], value)
+            for family, maybe in (
+                (conflicting, values.conflicting_writer_fields),
+                (last_check, values.last_check),
+                (effective, values.effective_interval),
+            ):
+                if maybe is not None:
+                    family.add_metric([namespace, name], maybe)
+        yield from (conditions, conflicting, last_check, effective)
+
+
+RESOURCES = ResourceGauges()
+REGISTRY.register(RESOURCES)
+
 SWEEP_STRETCH = Gauge(
     "secureml_sweep_interval_stretch",
     "How far the declared drift intervals of a subscription's resources are stretched to fit its ARM read "

@@ -10,7 +10,6 @@ Azure until the spec or access changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import dataclasses
 import datetime
@@ -111,7 +110,7 @@ class Target:
     def set_conditions(self, *updates: Condition) -> None:
         self.patch.fns.append(conditions_patch(list(updates), self.generation))
         for update in updates:
-            metrics.RESOURCE_CONDITION.labels(self.owner.namespace, self.owner.name, update.type).set(update.status)
+            metrics.RESOURCES.condition(self.owner.namespace, self.owner.name, update.type, update.status)
 
     async def status(self) -> dict[str, Any]:
         """The status a walk starts from. kopf's body can predate this process's last ledger write
@@ -379,11 +378,7 @@ class Reconciler:
         """A resource that is gone: no more sweeps, no memo, no metric series."""
         self.sweeps.forget(namespace, name)
         self._memos.pop((namespace, name), None)
-        for condition in c.ALL:
-            with contextlib.suppress(KeyError):
-                metrics.RESOURCE_CONDITION.remove(namespace, name, condition)
-        with contextlib.suppress(KeyError):
-            metrics.CONFLICTING_WRITER_FIELDS.remove(namespace, name)
+        metrics.RESOURCES.forget(namespace, name)
 
     @property
     def first_retry_delay(self) -> float:
@@ -468,7 +463,7 @@ class Reconciler:
                     reconciling(target, failure, delay)
                     raise kopf.TemporaryError(failure.message, delay=delay) from error
                 target.memo.recovered()
-        metrics.DRIFT_LAST_CHECK.labels(owner.namespace, owner.name).set(time.time())
+        metrics.RESOURCES.last_check(owner.namespace, owner.name, time.time())
 
     async def sweep(self, namespace: str, name: str, effective_interval: float) -> SweepResult:
         """One drift sweep, for the scheduler: the resource as the API server has it now, read once
@@ -504,7 +499,7 @@ class Reconciler:
         if not checked:  # reported: retried after the backoff if transient, else stalled
             wait = max(0.0, memo.not_before - time.monotonic())
             return SweepResult(Outcome.RETRY if memo.failures else Outcome.SKIPPED, retry_after=wait)
-        metrics.DRIFT_LAST_CHECK.labels(namespace, name).set(time.time())
+        metrics.RESOURCES.last_check(namespace, name, time.time())
         return SweepResult(Outcome.CHECKED)
 
     async def check(self, target: Target) -> bool:
@@ -620,7 +615,7 @@ class Reconciler:
         peering = isolation.hub_peering(spec, report.lookup)
         status["hubPeering"] = peering.as_status() if peering is not None else None
         status["conflicts"] = conflicts.as_status()
-        metrics.CONFLICTING_WRITER_FIELDS.labels(target.owner.namespace, target.owner.name).set(len(conflicts.stopped))
+        metrics.RESOURCES.conflicting_writer_fields(target.owner.namespace, target.owner.name, len(conflicts.stopped))
         drift_changes = report.changes if sweep else []
         for change in drift_changes:
             metrics.DRIFT_FOUND.labels(_type_of(change.resource)).inc()

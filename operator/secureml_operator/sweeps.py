@@ -203,9 +203,7 @@ class SweepScheduler:
         if tracked is not None:
             with self.pacing.revising(tracked):
                 tracked.reads = {}  # its demand goes
-        for gauge in (metrics.DRIFT_EFFECTIVE_INTERVAL, metrics.DRIFT_LAST_CHECK):
-            with contextlib.suppress(KeyError):
-                gauge.remove(namespace, name)
+        metrics.RESOURCES.forget(namespace, name)
 
     def effective_interval(self, namespace: str, name: str) -> float | None:
         tracked = self._tracked.get((namespace, name))
@@ -221,7 +219,7 @@ class SweepScheduler:
         self._changed.set()
 
     def _publish(self, tracked: Tracked) -> None:
-        metrics.DRIFT_EFFECTIVE_INTERVAL.labels(*tracked.key).set(self.pacing.effective(tracked))
+        metrics.RESOURCES.effective_interval(*tracked.key, self.pacing.effective(tracked))
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self.run(), name="drift sweeps")

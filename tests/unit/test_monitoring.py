@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 import secureml_operator
+from secureml_operator.metrics import RESOURCES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "secureml-operator"
@@ -206,3 +207,26 @@ def test_values_schema_fixes_enumerated_values(key: str, allowed: list[str]) -> 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     leaves = dict(schema_leaves(values, schema))
     assert leaves[key]["enum"] == allowed
+
+
+def test_per_resource_gauges_show_what_was_set_until_the_resource_is_forgotten() -> None:
+    labels = {"resource_namespace": "team-gauges", "resource_name": "ws"}
+    RESOURCES.condition("team-gauges", "ws", "Ready", True)
+    RESOURCES.condition("team-gauges", "ws", "Stalled", False)
+    RESOURCES.last_check("team-gauges", "ws", 1700000000.5)
+    RESOURCES.effective_interval("team-gauges", "ws", 240.0)
+    sample = REGISTRY.get_sample_value
+    assert sample("secureml_resource_condition", {**labels, "condition": "Ready"}) == 1.0
+    assert sample("secureml_resource_condition", {**labels, "condition": "Stalled"}) == 0.0
+    assert sample("secureml_resource_condition", {**labels, "condition": "InSync"}) is None, "never set"
+    assert sample("secureml_drift_last_check_timestamp_seconds", labels) == 1700000000.5
+    assert sample("secureml_drift_effective_interval_seconds", labels) == 240.0
+    assert sample("secureml_conflicting_writer_fields", labels) is None, "never set"
+    RESOURCES.conflicting_writer_fields("team-gauges", "ws", 2)
+    assert sample("secureml_conflicting_writer_fields", labels) == 2.0
+    exposition = generate_latest(REGISTRY).decode()
+    assert 'secureml_resource_condition{condition="Ready",resource_name="ws",resource_namespace="team-gauges"} 1.0' in (
+        exposition
+    )
+    RESOURCES.forget("team-gauges", "ws")
+    assert 'resource_namespace="team-gauges"' not in generate_latest(REGISTRY).decode()
