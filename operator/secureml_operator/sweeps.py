@@ -66,6 +66,7 @@ class Tracked:
     due: float = 0.0  # time.monotonic()
     reads: dict[str, float] = field(default_factory=dict)  # per sweep, by subscription: a running estimate
     counted: bool = False  # a sweep counted `reads`; until then they are what its reconcile expected
+    checked_at: float = 0.0  # time.monotonic() its last completed sweep started; 0: none yet
 
     def learn(self, reads: Counter[str]) -> None:
         """Fold one sweep's reads into the estimate (its first sweep sets it)."""
@@ -99,6 +100,7 @@ class Pacing:
         self.demand: dict[str, float] = {}
         self._stretch: dict[str, float] = {}
         self._warned: set[str] = set()
+        self.on_change: Callable[[str], None] = lambda _subscription: None  # a subscription's stretch changed
 
     def add(self, tracked: Tracked, sign: int = 1) -> None:
         for subscription, reads in tracked.reads.items():
@@ -133,9 +135,12 @@ class Pacing:
         """After demand changed (added and removed: not in between), each subscription's stretch, as
         a metric too; a warning the first time one is stretched."""
         for subscription in subscriptions:
+            before = self.stretch(subscription)
             self._fit(subscription)
             stretch = self.stretch(subscription)
             metrics.SWEEP_STRETCH.labels(subscription).set(stretch)
+            if stretch != before:
+                self.on_change(subscription)
             if stretch > 1 and subscription not in self._warned:
                 self._warned.add(subscription)
                 log.warning(
@@ -157,6 +162,7 @@ class SweepScheduler:
     def __init__(self, sweep: Sweep, pacing: Pacing, workers: int = SWEEP_WORKERS) -> None:
         self._sweep = sweep
         self.pacing = pacing
+        pacing.on_change = self._restretched
         self._tracked: dict[Key, Tracked] = {}
         self._queue: list[tuple[float, int, Key]] = []  # (due, tiebreak, key); stale entries skipped
         self._counter = 0
@@ -218,6 +224,23 @@ class SweepScheduler:
         heapq.heappush(self._queue, (due, self._counter, tracked.key))
         self._changed.set()
 
+    def _restretched(self, subscription: str) -> None:
+        """A subscription's stretch changed: each resource reading in it reports its new effective
+        interval, and a sweep scheduled on a longer one comes forward to the shorter, so none waits
+        past the interval it reports (a stretch found too large once sweeps count their reads)."""
+        now = time.monotonic()
+        for tracked in self._tracked.values():
+            if subscription not in tracked.reads:
+                continue
+            self._publish(tracked)
+            effective = self.pacing.effective(tracked)
+            if tracked.due == math.inf:  # sweeping now: scheduled from its start when it ends
+                continue
+            if tracked.checked_at and tracked.checked_at + effective < tracked.due:
+                self._schedule(tracked, max(tracked.checked_at + effective, now))
+            elif not tracked.checked_at and now + effective < tracked.due:
+                self._schedule(tracked, now + random.uniform(0, effective))
+
     def _publish(self, tracked: Tracked) -> None:
         metrics.RESOURCES.effective_interval(*tracked.key, self.pacing.effective(tracked))
 
@@ -277,6 +300,7 @@ class SweepScheduler:
             self.forget(*tracked.key)
             return
         if result.outcome is Outcome.CHECKED:
+            tracked.checked_at = started
             with self.pacing.revising(tracked):
                 tracked.learn(reads)
             self._publish(tracked)

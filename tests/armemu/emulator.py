@@ -74,6 +74,10 @@ class Emulator:
 
     def start(self) -> Emulator:
         context = self._tls()
+        # azure-ai-ml is imported here, not by the first workspace request in the loop: importing it
+        # fetches ARM_CLOUD_METADATA_URL, which may point at this emulator, whose loop would then
+        # wait on itself.
+        versions.ml_client_versions()
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()

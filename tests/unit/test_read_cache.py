@@ -4,6 +4,7 @@ drops it. The reads here are counted coroutines; tests/contract/test_read_cache_
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -16,7 +17,7 @@ from secureml_operator.azure.arm import ReadCache
 VNET = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/virtualnetworks/vnet-hub"
 SUBNET = f"{VNET}/subnets/firewall"
 SIBLING = f"{VNET}-2"  # its id starts with the VNet's: not a child
-Read = Callable[[], Coroutine[Any, Any, dict[str, Any] | None]]
+Read = Callable[[], Coroutine[Any, Any, bytes | None]]
 
 
 class Arm:
@@ -28,12 +29,12 @@ class Arm:
         self.failing: set[str] = set()
 
     def read(self, key: str) -> Read:
-        async def read() -> dict[str, Any] | None:
+        async def read() -> bytes | None:
             self.reads[key] += 1
             await asyncio.sleep(self.seconds)
             if key in self.failing:
                 raise ConnectionResetError(key)
-            return None if key.endswith("absent") else {"id": key, "tags": {}}
+            return None if key.endswith("absent") else json.dumps({"id": key, "tags": {}}).encode()
 
         return read
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import cast
 
+import kopf
 import pytest
 from armfake import ArmFake
 from litware import litware, seeded_fake, spec
@@ -25,6 +26,7 @@ from secureml_operator.desired.roles import Role, SubnetRole
 from secureml_operator.engine.engine import Engine, Mode, RunReport
 from secureml_operator.engine.ledger import Ledger
 from secureml_operator.engine.ownership import Owner
+from secureml_operator.reconciler import status_operations
 from secureml_operator.status import report as status
 
 OWNER = Owner("team-a", "litware", "0d5e1c2a-0000-4000-8000-00000000000a")
@@ -135,3 +137,40 @@ async def test_pending_connections_are_found_on_the_approval_targets() -> None:
     assert sorted(name.split("/")[0] for name in pending) == ["dlslitware", "dlslitware", "kv-litware"]
     graph, report = await _walk(fake, workspace, ledger)
     assert [name.split("/")[0] for name in status.pending_approvals(workspace, graph, report) or []] == ["kv-litware"]
+
+
+def test_status_operations_name_only_what_changed_dicts_key_by_key_lists_whole() -> None:
+    stored = {
+        "drift": {"lastCheckTime": "2026-12-03T07:00:00Z", "correctionsTotal": 2},
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "InSync", "status": "True"}],
+        "hubPeering": {"state": "Connected"},
+        "a/b~c": 1,
+    }
+    patch = kopf.Patch()
+    patch.status["hubPeering"] = None
+    patch.status["a/b~c"] = 2
+    patch.status["pendingPrivateEndpoints"] = []
+
+    def transform(body: kopf.RawBody) -> None:
+        status = body["status"]  # type: ignore[index]
+        status["drift"] = {**status["drift"], "lastCheckTime": "2026-12-03T07:04:00Z"}
+        status["conditions"][1]["status"] = "False"
+
+    patch.fns.append(transform)
+    operations = status_operations(patch, stored)
+    assert sorted(operations, key=lambda operation: operation["path"]) == [
+        {"op": "replace", "path": "/status/a~1b~0c", "value": 2},
+        {
+            "op": "replace",
+            "path": "/status/conditions",
+            "value": [{"type": "Ready", "status": "True"}, {"type": "InSync", "status": "False"}],
+        },
+        {"op": "replace", "path": "/status/drift/lastCheckTime", "value": "2026-12-03T07:04:00Z"},
+        {"op": "remove", "path": "/status/hubPeering"},
+        {"op": "add", "path": "/status/pendingPrivateEndpoints", "value": []},
+    ]
+    assert stored["conditions"][1]["status"] == "True", "the stored status is left as it was"
+    assert status_operations(kopf.Patch(), stored) == []
+    first = kopf.Patch()
+    first.status["phase"] = "new"
+    assert status_operations(first, None) == [{"op": "add", "path": "/status", "value": {"phase": "new"}}]

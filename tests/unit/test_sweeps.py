@@ -146,7 +146,11 @@ async def test_gone_resources_are_forgotten_and_failed_ones_come_back_after_thei
 
 
 def _effective_gauge(name: str) -> float:
-    labels = {"resource_namespace": "stretched", "resource_name": name}
+    return _effective_gauge_in("stretched", name)
+
+
+def _effective_gauge_in(namespace: str, name: str) -> float:
+    labels = {"resource_namespace": namespace, "resource_name": name}
     return REGISTRY.get_sample_value("secureml_drift_effective_interval_seconds", labels) or 0.0
 
 
@@ -166,6 +170,22 @@ async def test_reads_counted_during_sweeps_stretch_the_interval_and_say_so() -> 
     labels = {"resource_namespace": "stretched", "resource_name": "r0"}
     assert REGISTRY.get_sample_value("secureml_drift_effective_interval_seconds", labels) is None
     assert scheduler.pacing.stretch(SUB_A) == pytest.approx(8.0), "their reads no longer count: 6 needs 8"
+
+
+async def test_a_stretch_that_shrinks_brings_sweeps_scheduled_on_the_longer_interval_forward() -> None:
+    sweep = Recorder(reads=30)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=20))  # 10 reads/s for sweeps
+    for index in range(4):
+        scheduler.track("shrinking", f"r{index}", 1.0)
+    await _run(scheduler, 2.0)  # each swept once: 4 x 30 reads a second need x12.5
+    tracked = sorted(scheduler._tracked.values(), key=lambda one: one.due - one.checked_at)
+    assert tracked[-1].due - tracked[-1].checked_at > 8.0, "the last one swept was scheduled 12.5 s on"
+    for gone in tracked[:2]:
+        scheduler.forget(*gone.key)
+    assert scheduler.pacing.stretch(SUB_A) == pytest.approx(8.0)
+    for kept in tracked[2:]:
+        assert kept.due <= kept.checked_at + 8.0 + 1e-6, "moved to the interval it now reports"
+        assert _effective_gauge_in("shrinking", kept.key[1]) == pytest.approx(8.0)
 
 
 async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_sweep_until_one_counts() -> None:
