@@ -136,7 +136,7 @@ async def read_status(namespace: str, name: str) -> dict[str, Any]:
 
 
 async def json_patch_status(namespace: str, name: str, operations: Sequence[Mapping[str, Any]]) -> None:
-    """A JSON patch of a SecureMLWorkspace's status: only the leaves that changed."""
+    """A JSON patch of a SecureMLWorkspace's status (what `reconciler.status_operations` found changed)."""
 
     path, patch = f"{_workspace_path(namespace, name)}/status", [dict(op) for op in operations]
     await asyncio.to_thread(request, "PATCH", path, body=patch, content_type="application/json-patch+json")

@@ -376,9 +376,8 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         """A resource that is gone: no more sweeps, no memo, no metric series."""
-        self.sweeps.forget(namespace, name)
+        self.sweeps.forget(namespace, name)  # and every gauge of it
         self._memos.pop((namespace, name), None)
-        metrics.RESOURCES.forget(namespace, name)
 
     @property
     def first_retry_delay(self) -> float:
