@@ -59,12 +59,7 @@ def request(
     outside 2xx. Not through the client's generated API classes: CoreV1Api and CustomObjectsApi load
     about 16 MiB of modules and validate every call's arguments with pydantic, for the few paths
     the operator calls. Blocks: call it in a thread."""
-    response = _send(method, path, query, body, content_type, timeout)
-    data = response.read()  # type: ignore[no-untyped-call]
-    if not 200 <= response.status <= 299:
-        raise kubernetes.client.ApiException.from_response(
-            http_resp=response, body=data.decode("utf-8", "replace"), data=None
-        )
+    data = _send(method, path, query, body, content_type, timeout).read()  # type: ignore[no-untyped-call]
     return json.loads(data) if data else None
 
 
@@ -76,6 +71,7 @@ def _send(
     content_type: str | None,
     timeout: float | tuple[float, float],
 ) -> kubernetes.client.rest.RESTResponse:
+    """The response, its body not yet read (a watch streams it); ApiException for an answer outside 2xx."""
     client = api_client()
     headers = {"Accept": "application/json", **({"Content-Type": content_type} if content_type else {})}
     method, url, headers, body, _ = client.param_serialize(
@@ -86,7 +82,13 @@ def _send(
         body=body,
         auth_settings=["BearerToken"],
     )
-    return client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    response = client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    if not 200 <= response.status <= 299:
+        data = response.read()  # type: ignore[no-untyped-call]
+        raise kubernetes.client.ApiException.from_response(
+            http_resp=response, body=data.decode("utf-8", "replace"), data=None
+        )
+    return response
 
 
 def _workspace_path(namespace: str, name: str) -> str:
@@ -137,7 +139,6 @@ async def read_status(namespace: str, name: str) -> dict[str, Any]:
 
 async def json_patch_status(namespace: str, name: str, operations: Sequence[Mapping[str, Any]]) -> None:
     """A JSON patch of a SecureMLWorkspace's status (what `reconciler.status_operations` found changed)."""
-
     path, patch = f"{_workspace_path(namespace, name)}/status", [dict(op) for op in operations]
     await asyncio.to_thread(request, "PATCH", path, body=patch, content_type="application/json-patch+json")
 
@@ -289,11 +290,6 @@ class SecretCache:
         timeout = (REQUEST_TIMEOUT_SECONDS, self.WATCH_SECONDS + REQUEST_TIMEOUT_SECONDS)
         response = _send("GET", f"/api/v1/namespaces/{quote(namespace)}/secrets", query, None, None, timeout)
         try:
-            if response.status != 200:
-                data = response.read()  # type: ignore[no-untyped-call]
-                raise kubernetes.client.ApiException.from_response(
-                    http_resp=response, body=data.decode("utf-8", "replace"), data=None
-                )
             for line in iter_resp_lines(response.response):  # type: ignore[no-untyped-call]
                 event = json.loads(line)
                 if event.get("type") == "ERROR":  # 410 Gone and the like: read the Secret again
