@@ -20,6 +20,11 @@ GROUP, VERSION, KIND, PLURAL = "secureml.io", "v1alpha1", "SecureMLWorkspace", "
 
 ARM_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/.+$"
 NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$"
+# RE2's \w, which the API server applies to the CRD's patterns, spelled out: pydantic's (Rust) regex
+# reads \w as every Unicode word character, and repeated up to 90 times that automaton held 20 MiB.
+WORD = "A-Za-z0-9_"
+RESOURCE_GROUP = rf"[-{WORD}.()]{{1,90}}"
+CHILD_NAME = rf"^[{WORD}.-]{{1,80}}$"  # a subnet, security rule or route
 
 ArmId = Annotated[str, Field(pattern=ARM_ID, max_length=400)]
 Cidr = Annotated[str, Field(max_length=43)]
@@ -59,7 +64,7 @@ class Azure(Model):
 
     subscription_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="Azure subscription id (a GUID).")
     resource_group: str = Field(
-        pattern=r"^[-\w._()]{1,90}$", description="Resource group of the workspace; it must already exist."
+        pattern=rf"^{RESOURCE_GROUP}$", description="Resource group of the workspace; it must already exist."
     )
     location: str = Field(
         pattern=r"^[a-z0-9]{2,40}$",
@@ -199,7 +204,7 @@ class ManagedNetwork(Model):
 class VirtualNetwork(Model):
     """The VNet: created by name, or an existing one by id (then only our subnets are touched)."""
 
-    name: str | None = Field(default=None, pattern=r"^[\w.-]{2,64}$", description="Name of the VNet to create.")
+    name: str | None = Field(default=None, pattern=rf"^[{WORD}.-]{{2,64}}$", description="Name of the VNet to create.")
     existing_id: ArmId | None = Field(default=None, description="Resource id of an existing VNet.")
     address_space: list[Cidr] = Field(
         default_factory=list, max_length=8, description="Address space of a created VNet, e.g. [10.0.0.0/16]."
@@ -210,7 +215,7 @@ class Subnet(Model):
     """One subnet of the customer VNet."""
 
     address_prefix: Cidr = Field(description="IPv4 CIDR, e.g. 10.0.40.0/24.")
-    name: str | None = Field(default=None, pattern=r"^[\w.-]{1,80}$", description="Subnet name (default: its role).")
+    name: str | None = Field(default=None, pattern=CHILD_NAME, description="Subnet name (default: its role).")
     expected_addresses: int = Field(
         default=0, ge=0, le=65531, description="Addresses it must hold: compute nodes, or private endpoints."
     )
@@ -284,7 +289,7 @@ class Egress(Model):
 class SecurityRule(Model):
     """An extra NSG rule in ARM terms."""
 
-    name: str = Field(pattern=r"^[\w.-]{1,80}$", max_length=80, description="Rule name.")
+    name: str = Field(pattern=CHILD_NAME, max_length=80, description="Rule name.")
     priority: int = Field(ge=100, le=4096, description="100-4096; lower wins.")
     direction: Literal["Inbound", "Outbound"] = Field(description="Inbound or Outbound.")
     access: Literal["Allow", "Deny"] = Field(description="Allow or Deny.")
@@ -316,7 +321,7 @@ class NetworkSecurity(Model):
 class Route(Model):
     """An extra route on the compute subnets' route table."""
 
-    name: str = Field(pattern=r"^[\w.-]{1,80}$", max_length=80, description="Route name.")
+    name: str = Field(pattern=CHILD_NAME, max_length=80, description="Route name.")
     address_prefix: str = Field(max_length=64, description="Destination IPv4 CIDR or service tag.")
     next_hop_type: Literal["VirtualAppliance", "Internet", "VnetLocal", "VirtualNetworkGateway", "None"] = Field(
         description="Next hop type."

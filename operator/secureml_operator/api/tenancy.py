@@ -28,7 +28,7 @@ from typing import Annotated, Any, ClassVar
 import yaml
 from pydantic import Field
 
-from secureml_operator.api.models import GROUP, PLURAL, VERSION, Model, Spec
+from secureml_operator.api.models import GROUP, PLURAL, RESOURCE_GROUP, VERSION, Model, Spec
 from secureml_operator.api.rules import Rule
 
 TENANCY_KIND, TENANCY_PLURAL = "SecureMLTenancyPolicy", "securemltenancypolicies"
@@ -39,7 +39,7 @@ GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 SubscriptionId = Annotated[str, Field(pattern=GUID, min_length=36, max_length=36)]
-ResourceGroupRef = Annotated[str, Field(pattern=GUID[:-1] + r"/[-\w._()]{1,90}$", max_length=127)]
+ResourceGroupRef = Annotated[str, Field(pattern=GUID[:-1] + f"/{RESOURCE_GROUP}$", max_length=127)]
 IdPrefix = Annotated[str, Field(pattern=r"^/subscriptions/[^/]+(/[^/]+)*$", max_length=400)]
 NamespaceName = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 LabelValue = Annotated[str, Field(max_length=63)]
