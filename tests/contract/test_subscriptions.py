@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from azure.ai.ml._restclient.arm_ml_service import MachineLearningServicesMgmtClient
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as network_models
@@ -76,14 +76,40 @@ async def test_arm_client_sends_each_id_to_its_own_subscription_and_budget(
     assert round(_writes_used(arm, SUBSCRIPTION)) == 0, "and none on the workload subscription's"
 
 
-async def test_arm_client_builds_sdk_clients_once_per_subscription_on_first_use(arm: ArmClient) -> None:
-    assert arm._subscriptions == {}
-    await arm.get(ArmId.parse(HUB_VNET))
+async def test_arm_client_builds_its_clients_once_per_subscription_on_first_use(arm: ArmClient) -> None:
+    assert arm._subscriptions == {} and arm._read_pipelines == {}
+    await arm.get(ArmId.parse(HUB_VNET))  # a type's first GET goes through its SDK
     built = arm._subscriptions[CONNECTIVITY_SUBSCRIPTION]
+    await arm.get(ArmId.parse(HUB_VNET))  # the next ones through the read pipeline
+    pipeline = arm._read_pipelines[CONNECTIVITY_SUBSCRIPTION]
     await arm.get(ArmId.parse(HUB_FIREWALL))
     await arm.get(ArmId.parse(f"{PROVIDERS}/Microsoft.Network/virtualNetworks/vnet-litware-clients"))
-    assert sorted(arm._subscriptions) == sorted([SUBSCRIPTION, CONNECTIVITY_SUBSCRIPTION])
+    assert list(arm._subscriptions) == [CONNECTIVITY_SUBSCRIPTION], "a VNet is read in another subscription without SDK"
+    assert sorted(arm._read_pipelines) == sorted([SUBSCRIPTION, CONNECTIVITY_SUBSCRIPTION])
     assert arm._subscriptions[CONNECTIVITY_SUBSCRIPTION] is built
+    assert arm._read_pipelines[CONNECTIVITY_SUBSCRIPTION] is pipeline
+
+
+async def test_the_read_pipeline_sends_and_answers_as_the_sdk_does(arm_emulator: Emulator, arm: ArmClient) -> None:
+    """The SDK's first GET of a type, then the read pipeline's: the same request and api-version, the
+    same body, None for a 404, and ARM's error (its code, a 401 as ClientAuthenticationError) raised."""
+    vnet, missing = ArmId.parse(HUB_VNET), ArmId.parse(f"{HUB_VNET}-gone")
+    through_sdk, through_pipeline = await arm.get(vnet), await arm.get(vnet)
+    assert through_pipeline == through_sdk and through_sdk is not None
+    assert await arm.get(missing) is None
+    sent = [(r["method"], r["path"], r["apiVersion"], r["status"]) for r in arm_emulator.requests()]
+    assert sent == [("GET", HUB_VNET, sent[0][2], 200)] * 2 + [("GET", str(missing), sent[0][2], 404)]
+    assert arm._subscriptions, "the first GET went through the SDK"
+    arm_emulator.fault(method="GET", path="vnet-hub$", status=403, code="AuthorizationFailed", count=1)
+    with pytest.raises(HttpResponseError) as refused:
+        await arm.get(vnet)
+    assert (refused.value.status_code, refused.value.error.code) == (403, "AuthorizationFailed")
+    arm_emulator.fault(method="GET", path="vnet-hub$", status=401, code="InvalidAuthenticationToken", count=1)
+    with pytest.raises(ClientAuthenticationError):
+        await arm.get(vnet)
+    arm_emulator.fault(method="GET", path="vnet-hub$", status=500, count=1)
+    assert await arm.get(vnet) == through_sdk, "a 500 is retried, as the SDK's retry policy does"
+    assert arm.budget(CONNECTIVITY_SUBSCRIPTION).calls[("GET", "Microsoft.Network/virtualNetworks")] == 7
 
 
 # If-None-Match: * -------------------------------------------------------------------------------

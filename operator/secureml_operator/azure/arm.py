@@ -6,6 +6,8 @@ the edges (storage accounts, key vaults, registries) go through azure-mgmt-resou
 by-id operations. Bodies in and out are plain REST JSON, so the engine diffs what ARM really sent.
 Every call goes to the subscription its id names, and is counted on that subscription's budget.
 All SDK clients of a cloud send over one HTTP session (`arm_session`), so connections are reused.
+GETs, nearly every call of a drift sweep, go through a shorter azure-core pipeline of their own
+(`_read_pipeline`), at the api-version the SDK that owns the type sends.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import ssl
 import sys
 import time
+import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,10 +30,20 @@ from typing import Any, TypeVar
 
 import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.core.pipeline import PipelineResponse
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ResourceNotModifiedError,
+    map_error,
+)
+from azure.core.pipeline import AsyncPipeline, PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncRetryPolicy, RequestIdPolicy, UserAgentPolicy
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.core.rest import AsyncHttpResponse, HttpResponse
+from azure.core.rest import AsyncHttpResponse, HttpRequest, HttpResponse
+from azure.mgmt.core.exceptions import ARMErrorFormat
+from azure.mgmt.core.policies import AsyncARMChallengeAuthenticationPolicy
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
@@ -106,6 +119,8 @@ ROUTES: dict[str, SdkRoute] = {
 # private-link targets' (azure/private_link.py), and Application Insights (the workspace references
 # it; no private-link target).
 GENERIC_API_VERSIONS = {**private_link.generic_api_versions(), "microsoft.insights": "2020-02-02"}
+# The generated operations' error map (404 is a GET's None here)
+SDK_ERRORS = {401: ClientAuthenticationError, 409: ResourceExistsError, 304: ResourceNotModifiedError}
 # azure-ai-ml's generated ARM client, loaded as a package of its own (below).
 ML_CLIENT_PACKAGE = "secureml_operator_arm_ml_service"
 
@@ -271,6 +286,10 @@ class ArmClient:
         self._session = session
         self._owns_session = session is None
         self._subscriptions: dict[str, dict[str, Any]] = {}  # lower-cased subscription -> SDK clients
+        self._read_pipelines: dict[str, AsyncPipeline[HttpRequest, AsyncHttpResponse]] = {}
+        # The api-version the SDK that owns a type sends, learnt from the type's first GET (the SDKs
+        # keep it inside each operation's code): later GETs of the type go through `_read_pipeline`.
+        self._read_versions: dict[str, str] = {}
         self._writing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._reads = ReadCache()
 
@@ -287,17 +306,13 @@ class ArmClient:
         key = subscription_id.lower()
         clients = self._subscriptions.get(key)
         if clients is None:
-            if self._session is None:
-                self._session = arm_session(self.cloud)
             common: dict[str, Any] = {
                 "base_url": self.cloud.arm_endpoint,
                 "credential_scopes": [self.cloud.credential_scope],
                 "per_retry_policies": [ArmBudgetPolicy(self.budget(subscription_id))],
                 "polling_interval": self.polling_interval,
                 "retry_total": SDK_RETRIES,
-                # The session's SSL context verifies the cloud's certificates: no connection_verify,
-                # which would make the transport build a context (and a connection) per request.
-                "transport": AioHttpTransport(session=self._session, session_owner=False),
+                "transport": self._transport(),
             }
             credential = self.credential
             clients = self._subscriptions[key] = {
@@ -307,6 +322,30 @@ class ArmClient:
                 "resources": ResourceManagementClient(credential, subscription_id, **common),
             }
         return clients
+
+    def _transport(self) -> AioHttpTransport:
+        """The session's SSL context verifies the cloud's certificates: no connection_verify, which
+        would make the transport build a context (and a connection) per request."""
+        if self._session is None:
+            self._session = arm_session(self.cloud)
+        return AioHttpTransport(session=self._session, session_owner=False)
+
+    def _read_pipeline(self, subscription_id: str) -> AsyncPipeline[HttpRequest, AsyncHttpResponse]:
+        """The policies of the SDK clients' pipeline a GET needs, in their order: a request id, the
+        retries, the budget, the ARM token. Left out, for the third of a read's CPU they cost: request
+        bodies, redirects, provider registration (a write's), tracing and logging (off)."""
+        key = subscription_id.lower()
+        pipeline = self._read_pipelines.get(key)
+        if pipeline is None:
+            policies: list[Any] = [
+                RequestIdPolicy(),
+                UserAgentPolicy(sdk_moniker="secureml-operator"),
+                AsyncRetryPolicy(retry_total=SDK_RETRIES),
+                ArmBudgetPolicy(self.budget(subscription_id)),
+                AsyncARMChallengeAuthenticationPolicy(self.credential, self.cloud.credential_scope),
+            ]
+            pipeline = self._read_pipelines[key] = AsyncPipeline(self._transport(), policies)
+        return pipeline
 
     async def _write(self, arm_id: ArmId, send: Callable[[], Awaitable[Result]]) -> Result:
         """One write, until its operation ends. Writes to one top-level resource and its children go
@@ -339,6 +378,7 @@ class ArmClient:
             for client in clients.values():
                 await client.close()
         self._subscriptions.clear()
+        self._read_pipelines.clear()
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -379,24 +419,45 @@ class ArmClient:
         return _parsed(await self._read_body(arm_id))
 
     async def _read_body(self, arm_id: ArmId) -> bytes | None:
-        """A GET streamed: the SDK then hands back the response without building its model of the
-        body (a tree of model objects for every nested field, a quarter of a read's CPU, thrown away
-        here as the engine diffs the JSON). None: the resource does not exist."""
+        """A GET, its body as ARM sent it (the engine diffs the JSON: no SDK model is built). None: the
+        resource does not exist."""
+        type_key = arm_id.type.lower()
+        version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower()) or self._read_versions.get(type_key)
+        if version is None:
+            if type_key not in ROUTES:
+                raise _unsupported(arm_id)
+            return await self._sdk_read_body(arm_id)
+        request = HttpRequest(
+            "GET",
+            f"{self.cloud.arm_endpoint}{arm_id}",
+            params={"api-version": version},
+            headers={"Accept": "application/json"},
+        )
+        response = (await self._read_pipeline(arm_id.subscription).run(request, stream=True)).http_response
+        body: bytes = await response.read()
+        if response.status_code == 200:
+            return body
+        if response.status_code == 404:
+            return None
+        map_error(response.status_code, response, SDK_ERRORS)  # as the SDKs' own operations answer
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+
+    async def _sdk_read_body(self, arm_id: ArmId) -> bytes | None:
+        """The first GET of a type the SDKs route, through its SDK (streamed: no model is built), which
+        tells the api-version it sends."""
+
+        def learn(request: PipelineRequest[HttpRequest]) -> None:
+            versions = urllib.parse.parse_qs(urllib.parse.urlsplit(request.http_request.url).query).get("api-version")
+            if versions:
+                self._read_versions[arm_id.type.lower()] = versions[0]
+
+        method, arguments, _ = self._call(arm_id, "get")
         try:
-            if arm_id.type.lower() in ROUTES:
-                method, arguments, _ = self._call(arm_id, "get")
-                response = await method(*arguments, stream=True, cls=_http_response)
-            else:
-                resources, version = self._generic(arm_id)
-                response = await resources.get_by_id(str(arm_id), api_version=version, stream=True, cls=_http_response)
+            response = await method(*arguments, stream=True, cls=_http_response, raw_request_hook=learn)
             body: bytes = await response.read()
             return body
         except ResourceNotFoundError:
             return None
-        except HttpResponseError as error:
-            if error.status_code == 404:
-                return None
-            raise
 
     async def put(self, arm_id: ArmId, body: Json, etag: str | None = None, *, create_only: bool = False) -> Json:
         """Create or replace. With `etag`, ARM refuses (412) when someone changed it since we read it;
