@@ -67,12 +67,13 @@ async def configure(
     memo.reconciler = Reconciler(AzureAccess(operator_settings))
     memo.reconciler.sweeps.start()
     memo.releasing_memory = asyncio.create_task(memory.release_periodically(), name="release freed memory")
+    frozen = memory.freeze_startup_objects()
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
     if port:
         prometheus_client.start_http_server(port)
         logger.info("metrics served", extra={"port": port})
     cloud = operator_settings.cloud
-    logger.info("operator configured", extra={"cloud": cloud.name, "arm": cloud.arm_endpoint})
+    logger.info("operator configured", extra={"cloud": cloud.name, "arm": cloud.arm_endpoint, "frozen": frozen})
 
 
 @kopf.on.cleanup()

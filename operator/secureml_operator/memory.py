@@ -1,4 +1,5 @@
-"""Freed memory handed back to the system, so the pod's RSS follows what the operator holds.
+"""Freed memory handed back to the system, so the pod's RSS follows what the operator holds; and
+what lives for the whole process kept out of the garbage collector's way.
 
 glibc keeps the heap pages a process frees for its own later use: after a burst (a thousand resources
 reconciled, a listing of every SecureMLWorkspace) the RSS stays near its peak although the memory is
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 from collections.abc import Callable
 
 TRIM_INTERVAL_SECONDS = 60.0
@@ -39,3 +41,12 @@ async def release_periodically(interval: float = TRIM_INTERVAL_SECONDS) -> None:
     while True:
         await asyncio.to_thread(release_freed_memory)
         await asyncio.sleep(interval)
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now (the modules of kopf and the SDKs: about 190,000) out of the
+    collector's reach, so a full collection walks only what the operator made since; each walked them
+    all, 0.12 s a time. They live as long as the process anyway. Returns how many were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
