@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import kopf
 import prometheus_client
@@ -34,6 +35,24 @@ API_REQUEST_RETRY_DELAYS = (1,) * 10 + (2,) * 20
 METRICS_PORT_ENV = "SMLW_METRICS_PORT"
 
 
+class DiffBaseWithoutStatus(kopf.AnnotationsDiffBaseStorage):
+    """kopf's essence of a body (what its spec handlers compare), built without copying the status
+    first: kopf deep-copies the whole body and then drops the status, and a status holds the ledger,
+    the resources and the drift items. Every watch event (most are the operator's own status
+    patches) paid for that copy, about a tenth of the operator's CPU at 1000 resources."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        fields = list(extra_fields or [])
+        if not any(_top_key(field) == "status" for field in fields):  # none asked for (handlers watch `spec`)
+            body = kopf.Body(cast(kopf.RawBody, {key: value for key, value in body.items() if key != "status"}))
+        return super().build(body=body, extra_fields=fields)
+
+
+def _top_key(field: Any) -> str:
+    """A kopf field path's first key: "status.x", or ("status", "x")."""
+    return str(field).split(".", 1)[0] if isinstance(field, str) else str(next(iter(field), ""))
+
+
 @kopf.on.startup()
 async def configure(
     settings: kopf.OperatorSettings,
@@ -44,7 +63,7 @@ async def configure(
     operator_settings = OperatorSettings.from_env()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="secureml.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DiffBaseWithoutStatus(
         prefix="secureml.io", key="last-handled-configuration"
     )
     settings.queueing.worker_limit = operator_settings.max_workers
