@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(arguments)
-    _with_the_c_allocator()
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if os.environ.get("SMLW_LOG_FORMAT") == "json" else kopf.LogFormat.PLAIN,
@@ -51,18 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return 0
-
-
-def _with_the_c_allocator() -> None:
-    """Start again, the same command line, with `PYTHONMALLOC=malloc` unless it is set already (set it
-    to `pymalloc` to keep Python's own). Python's allocator keeps each 1 MiB arena it ever filled
-    while one object in it lives: at 1000 resources, 249 MB of arenas held 77 MB of objects after the
-    reconciles to Ready, all of it RSS. The C library's heap gives back every free page of it
-    (memory.py)."""
-    if "PYTHONMALLOC" in os.environ:
-        return
-    os.environ["PYTHONMALLOC"] = "malloc"
-    os.execv(sys.executable, sys.orig_argv)
 
 
 if __name__ == "__main__":
