@@ -52,7 +52,7 @@ def test_startup_objects_are_frozen_and_garbage_made_later_is_still_collected() 
     before = _Node()
     try:
         frozen = memory.freeze_startup_objects()
-        assert frozen == gc.get_freeze_count() > 0
+        assert frozen > 0  # fewer later: a frozen object freed by its last reference leaves the count
         assert not any(obj is before for obj in gc.get_objects()), "alive at startup: out of the collector's walk"
         later = weakref.ref(_Node())
         gc.collect()
