@@ -39,7 +39,7 @@ class DiffBaseWithoutStatus(kopf.AnnotationsDiffBaseStorage):
     """kopf's essence of a body (what its spec handlers compare), built without copying the status
     first: kopf deep-copies the whole body and then drops the status, and a status holds the ledger,
     the resources and the drift items. Every watch event (most are the operator's own status
-    patches) paid for that copy, about a tenth of the operator's CPU at 1000 resources."""
+    patches) paid for that copy: 6 % of a profiled minute's CPU at 1000 resources."""
 
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
         fields = list(extra_fields or [])
