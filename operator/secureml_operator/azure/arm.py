@@ -421,11 +421,8 @@ class ArmClient:
     async def _read_body(self, arm_id: ArmId) -> bytes | None:
         """A GET, its body as ARM sent it (the engine diffs the JSON: no SDK model is built). None: the
         resource does not exist."""
-        type_key = arm_id.type.lower()
-        version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower()) or self._read_versions.get(type_key)
-        if version is None:
-            if type_key not in ROUTES:
-                raise _unsupported(arm_id)
+        version = GENERIC_API_VERSIONS.get(arm_id.namespace.lower()) or self._read_versions.get(arm_id.type.lower())
+        if version is None:  # a type the SDKs route (`_call` refuses any other) not read yet
             return await self._sdk_read_body(arm_id)
         request = HttpRequest(
             "GET",
