@@ -13,7 +13,6 @@ import random
 import sys
 
 import kopf
-import uvloop
 
 from secureml_operator import cli, handlers  # noqa: F401  (importing handlers registers them)
 
@@ -38,21 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if os.environ.get("SMLW_LOG_FORMAT") == "json" else kopf.LogFormat.PLAIN,
     )
-    # uvloop, as kopf's own CLI runs it: its TLS and socket transports are compiled where asyncio's
-    # are Python, and it does not zero-fill each TLS connection's 256 KiB read buffer up front.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(
-            kopf.operator(
-                standalone=args.standalone,
-                clusterwide=not args.namespace,
-                namespaces=args.namespace,
-                liveness_endpoint=args.liveness,
-                # Equal priorities make every replica pause; distinct ones elect the highest.
-                priority=args.priority if args.priority is not None else random.randint(1, 2**30),
-                # Naming the peering makes it mandatory: replicas never run unpeered in a cluster.
-                peering_name=None if args.standalone else "secureml-operator",
-            )
+    asyncio.run(
+        kopf.operator(
+            standalone=args.standalone,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness,
+            # Equal priorities make every replica pause; distinct ones elect the highest.
+            priority=args.priority if args.priority is not None else random.randint(1, 2**30),
+            # Naming the peering makes it mandatory: replicas never run unpeered in a cluster.
+            peering_name=None if args.standalone else "secureml-operator",
         )
+    )
     return 0
 
 
