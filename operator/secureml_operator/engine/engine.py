@@ -192,7 +192,8 @@ class Engine:
         """Drive (or, in Detect mode, compare) Azure toward the graph. Ownership of every resource
         the ledger does not vouch for is settled first, read-only: a refusal writes nothing."""
         claims = RunReport()
-        for generation in _by_depth(graph):  # a child's claim may rest on its parent's: parents first
+        unclaimed = [node for node in graph if not self._vouched(node)]  # in a sweep, mostly none
+        for generation in _by_depth(unclaimed):  # a child's claim may rest on its parent's: parents first
             claims.results.update(
                 (await self._walk(generation, self._claim_node, reverse=False, ordered=False)).results
             )
@@ -272,10 +273,12 @@ class Engine:
         return report
 
     # ownership ---------------------------------------------------------------------------------
+    def _vouched(self, node: Node) -> bool:
+        """Whether a node needs no claim: not ours to own, or the ledger already says it is."""
+        return node.lifecycle is not Lifecycle.OWNED or self.ledger.manages(str(node.id))
+
     async def _claim_node(self, node: Node, _result: NodeResult, _live: LiveLookup) -> None:
         """Read-only: settle who owns a resource the ledger does not vouch for (kept for the walk)."""
-        if node.lifecycle is not Lifecycle.OWNED or self.ledger.manages(str(node.id)):
-            return
         live = await self.arm.get(node.id)
         self._prefetched[node.key] = live
         if live is not None:
@@ -672,18 +675,19 @@ def _owner_uid(live: Json) -> str | None:
     return str(uid) if uid is not None else None
 
 
-def _by_depth(graph: DesiredGraph) -> list[DesiredGraph]:
-    """The graph's nodes in generations: those whose parent is not in the graph, then their children,
-    and so on (dependencies dropped: each generation is walked unordered)."""
+def _by_depth(nodes: list[Node]) -> list[DesiredGraph]:
+    """The nodes in generations: those whose parent is not among them, then their children, and so
+    on (dependencies dropped: each generation is walked unordered)."""
+    keys = {node.key for node in nodes}
 
     def depth(node: Node) -> int:
         parent, levels = node.id.parent, 0
-        while parent is not None and parent.key in graph.nodes:
+        while parent is not None and parent.key in keys:
             parent, levels = parent.parent, levels + 1
         return levels
 
     generations: dict[int, DesiredGraph] = {}
-    for node in graph:
+    for node in nodes:
         generation = generations.setdefault(depth(node), DesiredGraph())
         generation.nodes[node.key] = dataclasses.replace(node, depends_on=())
     return [generations[level] for level in sorted(generations)]
