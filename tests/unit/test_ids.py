@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from secureml_operator.azure.budget import resource_type_of
-from secureml_operator.azure.ids import ArmId, same_id
+from secureml_operator.azure.ids import ArmId, key_of, same_id
 
 ROUTE = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt/routes/default"
 
@@ -32,6 +32,13 @@ def test_top_is_the_resource_a_child_lives_in_and_a_top_level_resource_itself() 
 def test_parse_rejects_what_is_not_a_resource_id(value: str) -> None:
     with pytest.raises(ValueError, match="not an ARM resource id"):
         ArmId.parse(value)
+    with pytest.raises(ValueError, match="not an ARM resource id"):
+        key_of(value)
+
+
+@pytest.mark.parametrize("value", [ROUTE, ROUTE.upper() + "/", "//" + ROUTE.lower().lstrip("/")])
+def test_key_of_is_the_parsed_ids_key(value: str) -> None:
+    assert key_of(value) == ArmId.parse(value).key == ROUTE.lower()
 
 
 def test_ids_compare_case_insensitively() -> None:

@@ -22,16 +22,7 @@ class ArmId:
 
     @classmethod
     def parse(cls, value: str) -> ArmId:
-        parts = value.strip("/").split("/")
-        lowered = [part.lower() for part in parts]
-        if (
-            len(parts) < 8
-            or lowered[0] != "subscriptions"
-            or lowered[2] != "resourcegroups"
-            or lowered[4] != "providers"
-            or len(parts) % 2 != 0
-        ):
-            raise InvalidArmId(f"not an ARM resource id: {value!r}")
+        parts = _segments(value)
         tail = parts[6:]
         return cls(
             subscription=parts[1],
@@ -92,6 +83,25 @@ class ArmId:
 def resource_id(subscription: str, resource_group: str, namespace: str, *type_name_pairs: str) -> ArmId:
     """Build an id from `type, name, [child type, child name, ...]`."""
     return ArmId(subscription, resource_group, namespace, type_name_pairs[0::2], type_name_pairs[1::2])
+
+
+def _segments(value: str) -> list[str]:
+    """The id's segments between slashes; InvalidArmId when they do not make an ARM resource id."""
+    parts = value.strip("/").split("/")
+    if (
+        len(parts) < 8
+        or len(parts) % 2 != 0
+        or parts[0].lower() != "subscriptions"
+        or parts[2].lower() != "resourcegroups"
+        or parts[4].lower() != "providers"
+    ):
+        raise InvalidArmId(f"not an ARM resource id: {value!r}")
+    return parts
+
+
+def key_of(value: str) -> str:
+    """`ArmId.parse(value).key`, without building the id: the ledger keys every entry it looks up."""
+    return "/" + "/".join(_segments(value)).lower()
 
 
 def id_key(value: str | None) -> str:

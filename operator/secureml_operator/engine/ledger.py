@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from secureml_operator.azure.ids import ArmId
+from secureml_operator.azure.ids import ArmId, key_of
 from secureml_operator.desired.fields import Json, get_path
 
 
@@ -69,7 +69,7 @@ class Entry:
 
 
 def entry_key(resource_id: str, name: str | None = None) -> str:
-    key = ArmId.parse(resource_id).key if resource_id.startswith("/") else resource_id.lower()
+    key = key_of(resource_id) if resource_id.startswith("/") else resource_id.lower()
     return f"{key}#{name.lower()}" if name else key
 
 
