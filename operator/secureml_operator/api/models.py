@@ -6,7 +6,7 @@ The CRD in crds/ is generated from these models (`make crds`); field description
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,7 +43,7 @@ class Model(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
     )
-    cross_field_rules: ClassVar[Callable[[str], list[Rule]]] = staticmethod(rules_for)
+    cross_field_rules: ClassVar[Callable[[str], Sequence[Rule]]] = staticmethod(rules_for)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Model:

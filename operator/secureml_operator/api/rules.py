@@ -7,6 +7,7 @@ with `old_self` set are transition rules: only the API server can check them (it
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -536,8 +537,10 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def rules_for(scope: str) -> list[Rule]:
-    return [rule for rule in RULES if rule.scope == scope]
+@functools.cache
+def rules_for(scope: str) -> tuple[Rule, ...]:
+    """A model's rules; cached, as every instance a spec parses into asks for its model's."""
+    return tuple(rule for rule in RULES if rule.scope == scope)
 
 
 def cel_rules_for(scope: str) -> list[dict[str, str]]:

@@ -94,7 +94,7 @@ def tenancy_cel_rules_for(scope: str) -> list[dict[str, str]]:
 class TenancyModel(Model):
     """Like the SecureMLWorkspace models, with the rules of TENANCY_RULES."""
 
-    cross_field_rules: ClassVar[Callable[[str], list[Rule]]] = staticmethod(tenancy_rules_for)
+    cross_field_rules: ClassVar[Callable[[str], Sequence[Rule]]] = staticmethod(tenancy_rules_for)
 
 
 class NamespaceSelector(TenancyModel):
