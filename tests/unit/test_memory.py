@@ -1,5 +1,5 @@
 """Freed heap pages go back to the system (glibc's malloc_trim), so RSS falls after a burst; what
-lives from startup is frozen out of the collector's walks."""
+lives from startup is frozen out of the collector's walks, and cycles are still collected unasked."""
 
 from __future__ import annotations
 
@@ -59,3 +59,16 @@ def test_startup_objects_are_frozen_and_garbage_made_later_is_still_collected() 
         assert later() is None, "a cycle made after startup is collected"
     finally:
         gc.unfreeze()
+
+
+def test_cycles_are_still_collected_on_their_own_with_a_wider_young_generation() -> None:
+    default = gc.get_threshold()
+    try:
+        memory.widen_young_generation()
+        assert gc.get_threshold() == (memory.YOUNG_GENERATION, *default[1:])
+        first = weakref.ref(_Node())
+        for _ in range(2 * memory.YOUNG_GENERATION):
+            _Node()
+        assert first() is None, "a collection ran without being asked for"
+    finally:
+        gc.set_threshold(*default)
