@@ -18,9 +18,10 @@ from collections.abc import Callable
 
 TRIM_INTERVAL_SECONDS = 60.0
 # Container objects allocated (net) between collections of the youngest generation; CPython's default
-# is 700. A sweep's walk allocates thousands that live across its awaits: at 700 they were collected
-# mid-walk, survived, and were walked again by the older generations' collections (a full one every
-# few seconds during a thousand reconciles, 0.1 s each). Older generations keep CPython's ratios.
+# is 700. Measured during a thousand reconciles at 700: 4,300 young collections (1.1 ms each) and a full
+# one about every 8 s (0.11 s each), 8 % of the CPU. A walk's objects live across its awaits; with
+# room for more, more of them are gone before a collection moves them to an older generation. The
+# older generations keep CPython's ratios.
 YOUNG_GENERATION = 10_000
 
 
