@@ -126,7 +126,11 @@ class Sandbox:
         try:
             if self.operator is not None and self.operator.poll() is None:
                 self.operator.terminate()
-                self.operator.wait(20)
+                try:
+                    self.operator.wait(20)
+                except subprocess.TimeoutExpired:  # hung: killed, not left running past the sandbox
+                    self.operator.kill()
+                    self.operator.wait()
         finally:
             self.arm.stop()
             self.kube.stop()

@@ -88,6 +88,7 @@ async def configure(
     memo.releasing_memory = asyncio.create_task(memory.release_periodically(), name="release freed memory")
     frozen = memory.freeze_startup_objects()
     memory.widen_young_generation()
+    memory.shrink_tls_read_buffers()
     port = int(os.environ.get(METRICS_PORT_ENV, "0") or 0)
     if port:
         prometheus_client.start_http_server(port)

@@ -6,6 +6,9 @@ glibc keeps the heap pages a process frees for its own later use: after a burst 
 reconciled, a listing of every SecureMLWorkspace) the RSS stays near its peak although the memory is
 free. `malloc_trim` returns those pages; measured at 300 resources, 39 MiB of 312. Elsewhere than
 glibc (musl), there is nothing to call and nothing is done.
+
+Each TLS connection also holds a read buffer asyncio allocates zero-filled, 256 KiB by default: with
+150 connections open to ARM (five subscriptions' reads and writes in flight), 37 MiB of the heap.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+from asyncio import sslproto
 from collections.abc import Callable
 
 TRIM_INTERVAL_SECONDS = 60.0
@@ -23,6 +27,8 @@ TRIM_INTERVAL_SECONDS = 60.0
 # room for more, more of them are gone before a collection moves them to an older generation. The
 # older generations keep CPython's ratios.
 YOUNG_GENERATION = 10_000
+# Bytes asyncio reads from a TLS socket at once. A TLS record carries at most 16 KiB, so two records fit.
+TLS_READ_BUFFER = 32 * 1024
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -63,3 +69,10 @@ def widen_young_generation() -> None:
     """Collect the youngest generation every `YOUNG_GENERATION` objects instead of every 700."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION, older, oldest)
+
+
+def shrink_tls_read_buffers() -> None:
+    """Give TLS connections opened from now on a `TLS_READ_BUFFER` read buffer instead of 256 KiB.
+    asyncio's SSL protocol reads its `max_size` class attribute for the buffer it allocates per
+    connection and for the most it reads at once; nothing else depends on it."""
+    sslproto.SSLProtocol.max_size = TLS_READ_BUFFER

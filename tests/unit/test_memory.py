@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ssl
 import weakref
+from asyncio import sslproto
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,19 @@ def test_cycles_are_still_collected_on_their_own_with_a_wider_young_generation()
         assert first() is None, "a collection ran without being asked for"
     finally:
         gc.set_threshold(*default)
+
+
+async def test_tls_connections_read_into_a_smaller_buffer() -> None:
+    default = sslproto.SSLProtocol.max_size
+    loop = asyncio.get_running_loop()
+
+    def read_buffer() -> int:
+        protocol = sslproto.SSLProtocol(loop, asyncio.Protocol(), ssl.create_default_context(), loop.create_future())
+        return len(protocol.get_buffer(-1))  # what the event loop hands the socket to read into
+
+    try:
+        assert read_buffer() == 256 * 1024
+        memory.shrink_tls_read_buffers()
+        assert read_buffer() == memory.TLS_READ_BUFFER
+    finally:
+        sslproto.SSLProtocol.max_size = default
