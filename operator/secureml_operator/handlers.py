@@ -66,7 +66,6 @@ async def configure(
     settings.persistence.diffbase_storage = DiffBaseWithoutStatus(
         prefix="secureml.io", key="last-handled-configuration"
     )
-    settings.queueing.worker_limit = operator_settings.max_workers
     # kopf's own backoff after an API error of its (a status patch while the API server restarts):
     # capped at 5 s instead of its Fibonacci default (up to 610 s), so sweeps resume within seconds.
     settings.queueing.error_delays = API_ERROR_DELAYS
