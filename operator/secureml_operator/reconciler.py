@@ -221,8 +221,7 @@ class IpRuleClaims:
             None,
         )  # fmt: skip
         if listed is None:
-            items, cluster_wide = await kube.workspace_statuses(namespace)
-            claims = {item["uid"]: _ip_rules(Ledger.from_status(item["status"])) for item in items}
+            claims, cluster_wide = await kube.workspace_statuses(namespace, _claims_in)
             listed = self._lists[CLUSTER if cluster_wide else namespace] = _Listed(now, claims)
         holders, mine = listed.holders, Counter(listed.claims.get(target.owner.uid, ()))
 
@@ -237,6 +236,10 @@ class IpRuleClaims:
         for scope in (CLUSTER, owner.namespace):
             if scope in self._lists:
                 self._lists[scope].hold(owner.uid, _ip_rules(ledger) if ledger is not None else [])
+
+
+def _claims_in(status: dict[str, Any]) -> list[Claim]:
+    return _ip_rules(Ledger.from_status(status))
 
 
 def _ip_rules(ledger: Ledger) -> list[Claim]:

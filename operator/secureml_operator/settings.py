@@ -65,7 +65,7 @@ class OperatorSettings:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     polling_interval_seconds: float = 5.0  # LRO polling when ARM sends no Retry-After
     retry_delay_seconds: float = 2.0  # first retry after a transient failure (then doubling, capped)
-    max_workers: int = 20  # custom resources reconciled at once
+    max_workers: int = 20  # custom resources reconciled or deleted at once
     drift_interval: datetime.timedelta = datetime.timedelta(seconds=60)  # when spec.drift.interval is unset
     # A sweep that changes nothing in status still refreshes status.drift.lastCheckTime this often
     # (the metric secureml_drift_last_check_timestamp_seconds has every check).
