@@ -150,8 +150,9 @@ _namespace_labels: dict[str, tuple[float, dict[str, str]]] = {}
 async def namespace_labels(name: str) -> dict[str, str]:
     """A namespace's labels (tenants may select namespaces by them), read again after 30 s.
 
-    Read on demand rather than through a kopf index: kopf holds a worker per object while an index
-    fills, so an index over more namespaces than the worker limit would never finish."""
+    Read on demand rather than through a kopf index, which would watch and hold every namespace's
+    labels where only those of namespaces with SecureMLWorkspaces are asked for. (Chosen while kopf's
+    workers were capped: an index over more namespaces than the cap could never fill.)"""
     cached = _namespace_labels.get(name)
     if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
         return cached[1]
