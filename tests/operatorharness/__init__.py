@@ -93,12 +93,16 @@ class OperatorEnv:
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         return wait_for(what, check, timeout)
 
-    def wait_condition(self, name: str, kind: str, status: str, reason: str, timeout: float = 60) -> dict[str, Any]:
-        """Wait until condition `kind` has this status and reason; return it (fail with the status)."""
+    def wait_condition(
+        self, name: str, kind: str, status: str, reason: str, timeout: float = 60, saying: str = ""
+    ) -> dict[str, Any]:
+        """Wait until condition `kind` has this status and reason, and its message has `saying` in it;
+        return it (fail with the status)."""
 
         def reached() -> dict[str, Any] | None:
             condition = self.condition(name, kind)
-            return condition if (condition.get("status"), condition.get("reason")) == (status, reason) else None
+            found = (condition.get("status"), condition.get("reason")) == (status, reason)
+            return condition if found and saying in condition.get("message", "") else None
 
         try:
             found: dict[str, Any] = self.wait_for(f"{kind}={status} ({reason})", reached, timeout)
