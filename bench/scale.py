@@ -67,6 +67,10 @@ GROUPS_PER_POLICY = 90  # Azure's limit of rule collection groups in one firewal
 LAST_CHECK = "secureml_drift_last_check_timestamp_seconds"
 EFFECTIVE_INTERVAL = "secureml_drift_effective_interval_seconds"
 STRETCH = "secureml_sweep_interval_stretch"
+# The operator's histograms of its sweeps: how late each started (waiting for a free worker) and how long
+# its walk of Azure took. Together they say why a resource went unchecked past its interval.
+SWEEP_START_DELAY = "secureml_sweep_start_delay_seconds"
+SWEEP_WALK = "secureml_reconcile_duration_seconds"  # with mode="drift"
 # Seconds between scrapes of /metrics in steady state: the chart's ServiceMonitor interval. A scrape
 # renders every resource's series, so scraping more often than Prometheus would inflates the CPU measured.
 SCRAPE_INTERVAL = 30
@@ -210,12 +214,39 @@ def status_patches(kube: Kube) -> int:
 
 
 @dataclass
+class Histogram:
+    """One histogram as scraped: cumulative counts by upper bound, the sum and the count."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    sum: float = 0.0
+    count: float = 0.0
+
+    def since(self, earlier: Histogram) -> Histogram:
+        """What was observed between the two scrapes."""
+        return Histogram(
+            {bound: n - earlier.buckets.get(bound, 0.0) for bound, n in self.buckets.items()},
+            self.sum - earlier.sum,
+            self.count - earlier.count,
+        )
+
+    def mean(self) -> float | None:
+        return round(self.sum / self.count, 1) if self.count else None
+
+    def bound(self, q: float) -> float | None:
+        """The upper bound of the bucket that holds quantile `q` (%): the p95 is at most this."""
+        wanted = q / 100 * self.count
+        return next((bound for bound, n in sorted(self.buckets.items()) if self.count and n >= wanted), None)
+
+
+@dataclass
 class Gauges:
     """One scrape of the operator's sweep gauges: per resource name (in NAMESPACE) and per subscription."""
 
     last_check: dict[str, float] = field(default_factory=dict)  # Unix time of the last completed check
     interval: dict[str, float] = field(default_factory=dict)  # effective drift interval, s
     stretch: dict[str, float] = field(default_factory=dict)  # by lower-case subscription id
+    start_delay: Histogram = field(default_factory=Histogram)
+    walk: Histogram = field(default_factory=Histogram)  # drift sweeps' walks
 
 
 def sweep_gauges(text: str) -> Gauges:
@@ -223,10 +254,19 @@ def sweep_gauges(text: str) -> Gauges:
     out: as a check time it would open a gap from 1970."""
     gauges = Gauges()
     per_resource = {LAST_CHECK: gauges.last_check, EFFECTIVE_INTERVAL: gauges.interval}
+    histograms = {SWEEP_START_DELAY: gauges.start_delay, SWEEP_WALK: gauges.walk}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
-            if sample.name == STRETCH and "subscription" in labels:
+            histogram = histograms.get(family.name)
+            if histogram is not None and labels.get("mode", "drift") == "drift":
+                if sample.name.endswith("_bucket"):
+                    histogram.buckets[float(labels["le"])] = sample.value
+                elif sample.name.endswith("_sum"):
+                    histogram.sum = sample.value
+                elif sample.name.endswith("_count"):
+                    histogram.count = sample.value
+            elif sample.name == STRETCH and "subscription" in labels:
                 gauges.stretch[labels["subscription"]] = sample.value
             elif sample.name in per_resource and labels.get("resource_namespace") == NAMESPACE and sample.value > 0:
                 per_resource[sample.name][labels.get("resource_name", "")] = sample.value
@@ -251,6 +291,8 @@ class Sweeps:
         self.checks: dict[str, list[float]] = {}
         self.intervals: dict[str, float] = {}
         self.stretch: dict[str, float] = {}
+        self.first: Gauges | None = None  # the histograms of the first and the last scrape
+        self.last: Gauges | None = None
         self.scrapes = self.missed = 0
 
     def add(self, gauges: Gauges | None) -> None:
@@ -264,6 +306,13 @@ class Sweeps:
                 seen.append(at)
         self.intervals.update(gauges.interval)
         self.stretch = gauges.stretch or self.stretch
+        self.first, self.last = self.first or gauges, gauges
+
+    def observed(self, histogram: str) -> Histogram:
+        """What one of the sweep histograms observed from the first scrape to the last."""
+        if self.first is None or self.last is None:
+            return Histogram()
+        return getattr(self.last, histogram).since(getattr(self.first, histogram))
 
     def gaps(self, name: str) -> list[float]:
         return [b - a for a, b in itertools.pairwise(self.checks.get(name, []))]
@@ -438,6 +487,7 @@ class Scale:
         every_gap = [round(gap, 1) for name in names for gap in sweeps.gaps(name)]
         effective = [sweeps.intervals[name] for name in names if name in sweeps.intervals]
         steady_rss = self.process.rss[rss_from:]
+        start_delay, walk = sweeps.observed("start_delay"), sweeps.observed("walk")
         self.figures.update(
             steady_minutes=round(minutes, 2),
             reads_per_minute=round(calls["reads"] / minutes, 1),
@@ -449,6 +499,10 @@ class Scale:
             sweep_p99=percentile(every_gap, 99),
             # A gap between two checks, or from the last check to the window's end while none came.
             unchecked_past_limit=sweeps.unchecked(names, args.interval, ended),
+            sweep_delay_mean=start_delay.mean(),
+            sweep_delay_p95=start_delay.bound(95),
+            sweep_walk_mean=walk.mean(),
+            sweep_walk_p95=walk.bound(95),
             effective_interval_p50=percentile([round(v, 1) for v in effective], 50),
             effective_interval_max=round(max(effective), 1) if effective else None,
             stretch_by_subscription={sub: round(factor, 2) for sub, factor in sorted(sweeps.stretch.items())},
@@ -572,6 +626,8 @@ def report(args: argparse.Namespace, f: Json) -> None:
             "resources unchecked > effective interval + 10 %",
             f"{_number(f.get('unchecked_past_limit'))} of {args.count}",
         ),
+        ("sweep start delay mean / p95 (at most)", both("sweep_delay_mean", "sweep_delay_p95", unit=" s")),
+        ("sweep walk of Azure mean / p95 (at most)", both("sweep_walk_mean", "sweep_walk_p95", unit=" s")),
         (
             "effective drift interval p50 / max",
             both("effective_interval_p50", "effective_interval_max", unit=" s") + f" (declared {args.interval} s)",

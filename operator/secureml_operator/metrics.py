@@ -122,6 +122,12 @@ class ResourceGauges(Collector):
 RESOURCES = ResourceGauges()
 REGISTRY.register(RESOURCES)
 
+SWEEP_START_DELAY = Histogram(
+    "secureml_sweep_start_delay_seconds",
+    "How long past its due time a drift sweep started: above a few seconds, sweeps wait for a free "
+    "sweep worker, and resources go unchecked past their effective interval",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600),
+)
 SWEEP_STRETCH = Gauge(
     "secureml_sweep_interval_stretch",
     "How far the declared drift intervals of a subscription's resources are stretched to fit its ARM read "

@@ -257,13 +257,15 @@ class SweepScheduler:
     async def run(self) -> None:
         """Forever: wait for the earliest due resource, then sweep it in a free worker."""
         while True:
-            tracked = await self._next_due()
+            tracked, due = await self._next_due()
             await self._slots.acquire()
+            metrics.SWEEP_START_DELAY.observe(max(0.0, time.monotonic() - due))
             task = asyncio.create_task(self._one(tracked), context=(self._context or contextvars.Context()).copy())
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _next_due(self) -> Tracked:
+    async def _next_due(self) -> tuple[Tracked, float]:
+        """The earliest due resource once its time comes, and when it was due."""
         while True:
             self._changed.clear()
             while self._queue:
@@ -276,7 +278,7 @@ class SweepScheduler:
                 if wait <= 0:
                     heapq.heappop(self._queue)
                     tracked.due = math.inf  # running: not queued until it is rescheduled
-                    return tracked
+                    return tracked, due
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
                 break

@@ -124,6 +124,24 @@ async def test_each_resource_is_swept_once_per_interval_never_twice_at_once_with
     assert not sweep.running, "stop() returns once the sweeps under way have ended (cancelled)"
 
 
+async def test_sweeps_waiting_for_a_worker_are_measured_late() -> None:
+    """Three resources due together and one worker: the second starts a sweep later than due, the
+    third two sweeps later: the delay histogram is how an operator that cannot keep up shows it."""
+    count, total = "secureml_sweep_start_delay_seconds_count", "secureml_sweep_start_delay_seconds_sum"
+    before = REGISTRY.get_sample_value(count) or 0.0, REGISTRY.get_sample_value(total) or 0.0
+    sweep = Recorder(seconds=0.2)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000), workers=1)
+    for index in range(3):
+        scheduler.track("ns", f"queued{index}", 0.01)  # due within 10 ms, and again every 10 ms
+    await _run(scheduler, 0.5)
+
+    started = sum(len(times) for times in sweep.started.values())
+    assert started >= 2, sweep.started
+    assert (REGISTRY.get_sample_value(count) or 0.0) - before[0] == started
+    waited = sum(0.2 * place for place in range(started))  # 0, 0.2, 0.4 s: each waits for those before it
+    assert (REGISTRY.get_sample_value(total) or 0.0) - before[1] >= waited - 0.1
+
+
 async def test_a_slow_sweep_does_not_trigger_again_on_its_own_end() -> None:
     sweep = Recorder(seconds=0.3)
     scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000))
