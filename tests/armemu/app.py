@@ -183,8 +183,7 @@ class ArmEmulator:
         """GET .../providers/{namespace}/{type}: every resource of that type in the resource group."""
         kind = type_of(path + "/x")
         prefix = path.lower() + "/"
-        found = [r for r in self.state.resources.values() if r.key.startswith(prefix) and type_of(r.id) == kind]
-        return self._page(request, sorted(found, key=lambda r: r.key))
+        return self._page(request, [r for r in self.state.of_type(kind) if r.key.startswith(prefix)])
 
     def _page(self, request: web.Request, found: list[Resource]) -> web.StreamResponse:
         """One page of a list (`page_size` items), and the `nextLink` to the rest, as ARM pages lists."""

@@ -4,9 +4,10 @@ id names, dotted paths into a body, and JSON merge-patch."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from armemu.state import Json
+if TYPE_CHECKING:  # the state indexes resources by type_of: it imports this module
+    from armemu.state import Json
 
 
 class ArmError(Exception):

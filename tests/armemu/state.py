@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from armemu.arm import type_of
+
 Json = dict[str, Any]
 
 
@@ -131,6 +133,12 @@ class State:
 
     def reset(self) -> None:
         self.resources: dict[str, Resource] = {}
+        # Indexes of `resources`, kept by put and delete: renders and checks ask for a resource's children,
+        # the resources of a type, and the resources naming an id, on every GET. A scan of every resource for
+        # each would cost time in proportion to the whole estate (20,000 resources at a thousand workspaces).
+        self._children: dict[str, dict[str, Resource]] = {}  # parent key -> child key -> child
+        self._of_type: dict[str, dict[str, Resource]] = {}  # type_of -> key -> resource
+        self._referrers: dict[str, dict[str, Resource]] = {}  # lower-cased id -> key -> resource whose body names it
         self.operations: dict[str, Operation] = {}
         self.requests: list[Json] = []
         self.faults: list[Fault] = []
@@ -145,26 +153,53 @@ class State:
 
     def put(self, resource_id: str, body: Json, parent: str | None) -> Resource:
         existing = self.get(resource_id)
+        if existing is not None:
+            self._unindex(existing)
         canonical = existing.id if existing else resource_id.rstrip("/")
         resource = Resource(canonical, body, parent.lower() if parent else None)
         self.resources[resource.key] = resource
+        self._index(resource)
         return resource
 
     def delete(self, resource_id: str) -> None:
         key = resource_id.lower().rstrip("/")
-        for child in [k for k, r in self.resources.items() if r.parent == key]:
+        for child in list(self._children.get(key, {})):
             self.delete(child)
-        self.resources.pop(key, None)
+        resource = self.resources.pop(key, None)
+        if resource is not None:
+            self._unindex(resource)
 
     def children(self, parent_id: str, child_type: str | None = None) -> list[Resource]:
-        key = parent_id.lower().rstrip("/")
-        found = [r for r in self.resources.values() if r.parent == key]
+        found = self._children.get(parent_id.lower().rstrip("/"), {}).values()
         if child_type:
             found = [r for r in found if r.key.rsplit("/", 2)[-2] == child_type.lower()]
         return sorted(found, key=lambda r: r.key)
 
+    def of_type(self, kind: str) -> list[Resource]:
+        """The resources of one type (as `type_of` names it), ordered by id."""
+        return sorted(self._of_type.get(kind, {}).values(), key=lambda r: r.key)
+
+    def referring(self, resource_id: str, kind: str) -> list[Resource]:
+        """The resources of type `kind` whose body names `resource_id` as an `id` anywhere, ordered by id."""
+        found = self._referrers.get(resource_id.lower().rstrip("/"), {}).values()
+        return sorted((r for r in found if type_of(r.id) == kind), key=lambda r: r.key)
+
     def find(self, predicate: Any) -> list[Resource]:
         return [resource for resource in self.resources.values() if predicate(resource)]
+
+    def _index(self, resource: Resource) -> None:
+        if resource.parent:
+            self._children.setdefault(resource.parent, {})[resource.key] = resource
+        self._of_type.setdefault(type_of(resource.id), {})[resource.key] = resource
+        for named in _ids_in(resource.body):
+            self._referrers.setdefault(named, {})[resource.key] = resource
+
+    def _unindex(self, resource: Resource) -> None:
+        if resource.parent:
+            _discard(self._children, resource.parent, resource.key)
+        _discard(self._of_type, type_of(resource.id), resource.key)
+        for named in _ids_in(resource.body):
+            _discard(self._referrers, named, resource.key)
 
     def snapshot(self) -> list[Json]:
         return [
@@ -242,3 +277,26 @@ class State:
             burst, rate = getattr(self.config, f"{kind}_burst"), getattr(self.config, f"{kind}_per_second")
             self.buckets[key] = Bucket(burst, rate)
         return self.buckets[key]
+
+
+def _ids_in(body: Any) -> set[str]:
+    """Every ARM id a body names as an `id` (references to other resources), lower-cased."""
+    found: set[str] = set()
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key == "id" and isinstance(value, str) and value.lower().startswith("/subscriptions/"):
+                found.add(value.lower().rstrip("/"))
+            elif isinstance(value, dict | list):
+                found |= _ids_in(value)
+    elif isinstance(body, list):
+        for item in body:
+            found |= _ids_in(item)
+    return found
+
+
+def _discard(index: dict[str, dict[str, Resource]], name: str, key: str) -> None:
+    entries = index.get(name)
+    if entries is not None:
+        entries.pop(key, None)
+        if not entries:
+            del index[name]

@@ -6,7 +6,7 @@ policy take the policy's lock (armemu/conflicts.py)."""
 from __future__ import annotations
 
 from armemu import rules
-from armemu.arm import get_path, type_of
+from armemu.arm import get_path
 from armemu.kinds.base import ResourceBehaviour
 from armemu.kinds.network import FIREWALL
 from armemu.state import Json, Resource, State
@@ -19,7 +19,7 @@ def _referencing(state: State, kind: str, prop: str, resource_id: str) -> list[J
     """`{id}` of each resource of `kind` whose `properties.<prop>.id` is `resource_id`."""
     return [
         {"id": other.id}
-        for other in sorted(state.find(lambda r: type_of(r.id) == kind), key=lambda r: r.key)
+        for other in state.referring(resource_id, kind)
         if (get_path(other.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
     ]
 

@@ -23,11 +23,11 @@ FIREWALL = "microsoft.network/azurefirewalls"
 
 
 def subnets_using(state: State, resource_id: str, prop: str) -> list[Resource]:
-    return state.find(
-        lambda r: (
-            type_of(r.id) == SUBNET and (get_path(r.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
-        )
-    )
+    return [
+        subnet
+        for subnet in state.referring(resource_id, SUBNET)
+        if (get_path(subnet.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
+    ]
 
 
 class UsedBySubnets(ResourceBehaviour):
@@ -55,7 +55,7 @@ class VirtualNetwork(ResourceBehaviour):
 
     def after_delete(self, state: State, resource: Resource) -> None:
         """The peerings of other VNets to it are left Disconnected."""
-        for other in state.find(lambda r: type_of(r.id) == PEERING):
+        for other in state.referring(resource.id, PEERING):
             if (get_path(other.body, "properties.remoteVirtualNetwork.id") or "").lower() == resource.key:
                 other.body["_disconnected"] = True
 
@@ -220,7 +220,7 @@ class PublicIpAddress(ResourceBehaviour):
         return stored
 
     def check_delete(self, state: State, resource: Resource) -> None:
-        for gateway in state.find(lambda r: type_of(r.id) == NAT_GATEWAY):
+        for gateway in state.referring(resource.id, NAT_GATEWAY):
             if any(
                 ip.get("id", "").lower() == resource.key
                 for ip in get_path(gateway.body, "properties.publicIpAddresses") or []
@@ -360,12 +360,11 @@ def _workspace_connections(state: State, endpoint: Resource) -> dict[str, str]:
 
 
 def _endpoints_in(state: State, subnet_id: str) -> list[Resource]:
-    return state.find(
-        lambda r: (
-            type_of(r.id) == PRIVATE_ENDPOINT
-            and (get_path(r.body, "properties.subnet.id") or "").lower() == subnet_id.lower()
-        )
-    )
+    return [
+        endpoint
+        for endpoint in state.referring(subnet_id, PRIVATE_ENDPOINT)
+        if (get_path(endpoint.body, "properties.subnet.id") or "").lower() == subnet_id.lower()
+    ]
 
 
 def _nic_id(endpoint_id: str) -> str:

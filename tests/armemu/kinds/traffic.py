@@ -5,7 +5,7 @@ and is checked with them; the rules themselves are in armemu/rules.py."""
 from __future__ import annotations
 
 from armemu import rules
-from armemu.arm import get_path, type_of
+from armemu.arm import get_path
 from armemu.kinds.base import ResourceBehaviour
 from armemu.kinds.network import SUBNET, UsedBySubnets
 from armemu.state import Json, Resource, State
@@ -100,7 +100,7 @@ class ServiceEndpointPolicy(ResourceBehaviour):
     def derive(self, state: State, resource: Resource, body: Json, provisioning: str) -> None:
         body["properties"]["subnets"] = [
             {"id": subnet.id}
-            for subnet in state.find(lambda r: type_of(r.id) == SUBNET)
+            for subnet in state.referring(resource.id, SUBNET)
             if any(
                 (policy.get("id") or "").lower() == resource.key
                 for policy in get_path(subnet.body, "properties.serviceEndpointPolicies") or []
