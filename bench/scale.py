@@ -289,6 +289,7 @@ class Sweeps:
 
     def __init__(self) -> None:
         self.checks: dict[str, list[float]] = {}
+        self.planned: dict[str, list[float | None]] = {}  # per check, the effective interval seen with it
         self.intervals: dict[str, float] = {}
         self.stretch: dict[str, float] = {}
         self.first: Gauges | None = None  # the histograms of the first and the last scrape
@@ -304,6 +305,8 @@ class Sweeps:
             seen = self.checks.setdefault(name, [])
             if not seen or at != seen[-1]:
                 seen.append(at)
+                # the interval the operator scheduled the next sweep on, once this check ended
+                self.planned.setdefault(name, []).append(gauges.interval.get(name))
         self.intervals.update(gauges.interval)
         self.stretch = gauges.stretch or self.stretch
         self.first, self.last = self.first or gauges, gauges
@@ -318,13 +321,18 @@ class Sweeps:
         return [b - a for a, b in itertools.pairwise(self.checks.get(name, []))]
 
     def unchecked(self, names: Iterable[str], fallback: float, ended: float) -> int:
-        """Resources never seen checked, or with a gap (the last one up to `ended`, Unix time) above their
-        own effective interval (`fallback` when not exported) + 10 %."""
+        """Resources never seen checked, or with a gap (the last one up to `ended`, Unix time) above the
+        effective interval its sweep was scheduled on (`fallback` when not exported) + 10 %: a stretch that
+        changes applies from each resource's next sweep."""
         late = 0
         for name in names:
             seen = self.checks.get(name)
-            limit = self.intervals.get(name, fallback) * LATE
-            late += not seen or max([*self.gaps(name), ended - seen[-1]]) > limit
+            if not seen:
+                late += 1
+                continue
+            planned = [self.intervals.get(name, fallback) if p is None else p for p in self.planned[name]]
+            spans = [*self.gaps(name), ended - seen[-1]]
+            late += any(span > interval * LATE for span, interval in zip(spans, planned, strict=True))
         return late
 
 

@@ -225,21 +225,19 @@ class SweepScheduler:
         self._changed.set()
 
     def _restretched(self, subscription: str) -> None:
-        """A subscription's stretch changed: each resource reading in it reports its new effective
-        interval, and a sweep scheduled on a longer one comes forward to the shorter, so none waits
-        past the interval it reports (a stretch found too large once sweeps count their reads)."""
+        """A subscription's stretch changed. A resource already swept keeps the sweep it has, on the
+        interval its gauge reports, and takes the new one from that sweep on: pulled forward at once,
+        every sweep a shrink left overdue came due together (a fifth of a thousand from x5 to x4), a
+        burst of reads the pacing exists to prevent. A resource not swept yet has its first sweep
+        spread within the new interval if it was further away, and reports that interval."""
         now = time.monotonic()
         for tracked in self._tracked.values():
-            if subscription not in tracked.reads:
+            if subscription not in tracked.reads or tracked.checked_at or tracked.due == math.inf:
                 continue
-            self._publish(tracked)
             effective = self.pacing.effective(tracked)
-            if tracked.due == math.inf:  # sweeping now: scheduled from its start when it ends
-                continue
-            if tracked.checked_at and tracked.checked_at + effective < tracked.due:
-                self._schedule(tracked, max(tracked.checked_at + effective, now))
-            elif not tracked.checked_at and now + effective < tracked.due:
+            if now + effective < tracked.due:
                 self._schedule(tracked, now + random.uniform(0, effective))
+            self._publish(tracked)
 
     def _publish(self, tracked: Tracked) -> None:
         metrics.RESOURCES.effective_interval(*tracked.key, self.pacing.effective(tracked))
@@ -305,9 +303,9 @@ class SweepScheduler:
             tracked.checked_at = started
             with self.pacing.revising(tracked):
                 tracked.learn(reads)
-            self._publish(tracked)
         if result.outcome is Outcome.RETRY:
             due = time.monotonic() + result.retry_after
         else:
             due = started + self.pacing.effective(tracked) * (1 - random.uniform(0, JITTER))
         self._schedule(tracked, max(due, time.monotonic()))
+        self._publish(tracked)  # the interval its sweeps are scheduled on from here

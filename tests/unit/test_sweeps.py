@@ -190,7 +190,7 @@ async def test_reads_counted_during_sweeps_stretch_the_interval_and_say_so() -> 
     assert scheduler.pacing.stretch(SUB_A) == pytest.approx(8.0), "their reads no longer count: 6 needs 8"
 
 
-async def test_a_stretch_that_shrinks_brings_sweeps_scheduled_on_the_longer_interval_forward() -> None:
+async def test_a_stretch_that_shrinks_applies_from_each_resources_next_sweep_not_in_a_burst() -> None:
     sweep = Recorder(reads=30)
     scheduler = SweepScheduler(sweep, Pacing(reads_per_second=20))  # 10 reads/s for sweeps
     for index in range(4):
@@ -198,12 +198,20 @@ async def test_a_stretch_that_shrinks_brings_sweeps_scheduled_on_the_longer_inte
     await _run(scheduler, 2.0)  # each swept once: 4 x 30 reads a second need x12.5
     tracked = sorted(scheduler._tracked.values(), key=lambda one: one.due - one.checked_at)
     assert tracked[-1].due - tracked[-1].checked_at > 8.0, "the last one swept was scheduled 12.5 s on"
+    scheduled = {kept.key: (kept.due, _effective_gauge_in("shrinking", kept.key[1])) for kept in tracked[2:]}
     for gone in tracked[:2]:
         scheduler.forget(*gone.key)
     assert scheduler.pacing.stretch(SUB_A) == pytest.approx(8.0)
     for kept in tracked[2:]:
-        assert kept.due <= kept.checked_at + 8.0 + 1e-6, "moved to the interval it now reports"
-        assert _effective_gauge_in("shrinking", kept.key[1]) == pytest.approx(8.0)
+        due, gauge = scheduled[kept.key]
+        assert kept.due == due, "its sweep stays where it was: none are pulled forward together"
+        assert _effective_gauge_in("shrinking", kept.key[1]) == gauge, "the interval that sweep is on"
+
+    last = tracked[-1]
+    scheduler._schedule(last, time.monotonic())  # its sweep comes
+    await _run(scheduler, 0.3)
+    assert last.due - last.checked_at == pytest.approx(8.0, rel=0.06), "from it on, the new interval"
+    assert _effective_gauge_in("shrinking", last.key[1]) == pytest.approx(8.0)
 
 
 async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_sweep_until_one_counts() -> None:
@@ -215,8 +223,10 @@ async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_swe
     assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "40 x 1 read a second, before any sweep"
     waits = [tracked.due - time.monotonic() for tracked in scheduler._tracked.values()]
     assert 1.0 < max(waits) <= 4.0, "first sweeps spread over the effective interval, not the declared 1 s"
+    for other in scheduler._tracked.values():
+        scheduler._schedule(other, time.monotonic() + 60)  # none swept meanwhile, however slow this machine
     tracked = scheduler._tracked[("expected", "r0")]
-    scheduler._schedule(tracked, time.monotonic())  # swept now
+    scheduler._schedule(tracked, time.monotonic())  # swept now, alone
     await _run(scheduler, 0.3)
     assert tracked.reads == {SUB_A: 0.0}, "a sweep's count replaces what the reconcile expected"
     scheduler.expect("expected", "r0", Counter({SUB_A: 1}))
