@@ -8,6 +8,7 @@ from __future__ import annotations
 from armemu import rules
 from armemu.arm import get_path
 from armemu.kinds.base import ResourceBehaviour
+from armemu.kinds.helpers import referencing
 from armemu.kinds.network import FIREWALL
 from armemu.state import Json, Resource, State
 
@@ -17,11 +18,7 @@ RULE_COLLECTION_GROUP = f"{FIREWALL_POLICY}/rulecollectiongroups"
 
 def _referencing(state: State, kind: str, prop: str, resource_id: str) -> list[Json]:
     """`{id}` of each resource of `kind` whose `properties.<prop>.id` is `resource_id`."""
-    return [
-        {"id": other.id}
-        for other in state.referring(resource_id, kind)
-        if (get_path(other.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
-    ]
+    return [{"id": other.id} for other in referencing(state, kind, prop, resource_id)]
 
 
 class FirewallPolicy(ResourceBehaviour):

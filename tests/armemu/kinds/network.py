@@ -9,7 +9,7 @@ import ipaddress
 
 from armemu.arm import ArmError, get_path, type_of
 from armemu.kinds.base import ResourceBehaviour
-from armemu.kinds.helpers import forget_records, stable_uuid
+from armemu.kinds.helpers import forget_records, referencing, stable_uuid
 from armemu.kinds.ml import WORKSPACE
 from armemu.state import Json, Resource, State, new_etag
 from secureml_operator.azure import private_link
@@ -22,14 +22,6 @@ PRIVATE_ENDPOINT = "microsoft.network/privateendpoints"
 FIREWALL = "microsoft.network/azurefirewalls"
 
 
-def subnets_using(state: State, resource_id: str, prop: str) -> list[Resource]:
-    return [
-        subnet
-        for subnet in state.referring(resource_id, SUBNET)
-        if (get_path(subnet.body, f"properties.{prop}.id") or "").lower() == resource_id.lower()
-    ]
-
-
 class UsedBySubnets(ResourceBehaviour):
     """A type subnets reference by `properties.<subnet_property>.id` (NSG, route table, NAT gateway): GET
     lists those subnets, and it cannot be deleted while one uses it."""
@@ -38,12 +30,13 @@ class UsedBySubnets(ResourceBehaviour):
     read_only: tuple[str, ...] = ("subnets",)
 
     def check_delete(self, state: State, resource: Resource) -> None:
-        for subnet in subnets_using(state, resource.id, self.subnet_property):
+        for subnet in referencing(state, SUBNET, self.subnet_property, resource.id):
             raise ArmError(409, "InUseByResource", f"{resource.id} is in use by {subnet.id} and cannot be deleted.")
 
     def derive(self, state: State, resource: Resource, body: Json, provisioning: str) -> None:
         super().derive(state, resource, body, provisioning)
-        body["properties"]["subnets"] = [{"id": s.id} for s in subnets_using(state, resource.id, self.subnet_property)]
+        using = referencing(state, SUBNET, self.subnet_property, resource.id)
+        body["properties"]["subnets"] = [{"id": subnet.id} for subnet in using]
 
 
 # virtual networks, subnets and peerings ---------------------------------------------------------
@@ -96,14 +89,14 @@ class Subnet(ResourceBehaviour):
                     raise ArmError(400, "NetcfgSubnetRangesOverlap", f"Subnet {prefix} overlaps {sibling.id}.")
 
     def check_delete(self, state: State, resource: Resource) -> None:
-        for endpoint in _endpoints_in(state, resource.id):
+        for endpoint in referencing(state, PRIVATE_ENDPOINT, "subnet", resource.id):
             raise ArmError(409, "InUseSubnetCannotBeDeleted", f"Subnet {resource.id} is in use by {endpoint.id}.")
 
     def derive(self, state: State, resource: Resource, body: Json, provisioning: str) -> None:
         properties = body["properties"]
         if "delegations" in properties:
             properties["delegations"] = [_delegation(resource, body, item) for item in properties["delegations"] or []]
-        endpoints = _endpoints_in(state, resource.id)
+        endpoints = referencing(state, PRIVATE_ENDPOINT, "subnet", resource.id)
         properties["privateEndpoints"] = [{"id": pe.id} for pe in endpoints]
         properties["ipConfigurations"] = [  # each endpoint's NIC, as PrivateEndpoint.derive names it
             {"id": f"{_nic_id(pe.id)}/ipConfigurations/privateEndpointIpConfig"} for pe in endpoints
@@ -359,14 +352,6 @@ def _workspace_connections(state: State, endpoint: Resource) -> dict[str, str]:
     }
 
 
-def _endpoints_in(state: State, subnet_id: str) -> list[Resource]:
-    return [
-        endpoint
-        for endpoint in state.referring(subnet_id, PRIVATE_ENDPOINT)
-        if (get_path(endpoint.body, "properties.subnet.id") or "").lower() == subnet_id.lower()
-    ]
-
-
 def _nic_id(endpoint_id: str) -> str:
     group, name = endpoint_id.split("/providers/")[0], endpoint_id.rsplit("/", 1)[-1]
     return f"{group}/providers/Microsoft.Network/networkInterfaces/{name}.nic"
@@ -377,7 +362,8 @@ def _allocate_ip(state: State, subnet_id: str | None) -> str | None:
     if subnet is None:
         return None
     network = ipaddress.ip_network(get_path(subnet.body, "properties.addressPrefix"))
-    used = {get_path(r.body, "properties._ip") for r in _endpoints_in(state, subnet.id)}  # each subnet its own
+    in_subnet = referencing(state, PRIVATE_ENDPOINT, "subnet", subnet.id)
+    used = {get_path(endpoint.body, "properties._ip") for endpoint in in_subnet}  # each subnet its own
     for host in list(network.hosts())[3:]:  # Azure keeps the first four addresses (and the last)
         if str(host) not in used:
             return str(host)
