@@ -17,7 +17,7 @@ from azure.core.rest import HttpRequest
 
 from secureml_operator.azure.budget import (
     IN_FLIGHT,
-    ROUTINE,
+    ROUTINE_UNTIL,
     WALK_READS,
     ArmBudgetPolicy,
     BudgetSettings,
@@ -127,7 +127,7 @@ async def test_routine_requests_leave_half_the_bucket_and_places_to_reconciles()
     policy = _policy(BudgetSettings(reads_burst=10, reads_per_second=0.1), arm)
 
     async def sweep() -> None:
-        ROUTINE.set(True)  # in this task's context only
+        ROUTINE_UNTIL.set(time.monotonic() + 60)  # in this task's context only
         await asyncio.gather(*(_send(policy, name=f"routine-{n}") for n in range(40)))
 
     routine = asyncio.create_task(sweep())
@@ -140,6 +140,19 @@ async def test_routine_requests_leave_half_the_bucket_and_places_to_reconciles()
     routine.cancel()
     with pytest.raises(asyncio.CancelledError):
         await routine
+
+
+async def test_a_sweep_past_its_routine_time_takes_the_whole_bucket() -> None:
+    """An overdue sweep (ROUTINE_UNTIL passed) queues with the reconciles: no half kept back."""
+    arm = SlowArm()
+    policy = _policy(BudgetSettings(reads_burst=10, reads_per_second=0.1), arm)
+
+    async def late_sweep() -> None:
+        ROUTINE_UNTIL.set(time.monotonic() - 1)  # in this task's context only
+        await asyncio.gather(*(_send(policy, name=f"late-{n}") for n in range(10)))
+
+    await asyncio.wait_for(late_sweep(), 1)
+    assert len(arm.arrivals) == 10
 
 
 async def test_a_walk_counts_its_read_attempts_per_subscription() -> None:

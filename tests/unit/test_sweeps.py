@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections import Counter
 
@@ -88,7 +89,7 @@ class Recorder:
         self.running.add(name)
         self.most_at_once = max(self.most_at_once, len(self.running))
         self.started.setdefault(name, []).append(time.monotonic())
-        self.routine.append(budget.ROUTINE.get())
+        self.routine.append(time.monotonic() < budget.ROUTINE_UNTIL.get())
         walk = budget.WALK_READS.get()
         if walk is not None:
             walk[SUB_A] += self.reads
@@ -120,8 +121,20 @@ async def test_each_resource_is_swept_once_per_interval_never_twice_at_once_with
     assert gaps and min(gaps) >= 0.4 * 0.95 - 0.01, "never again before its interval (less the jitter)"
     assert not sweep.overlapped
     assert sweep.most_at_once <= 4
-    assert all(sweep.routine), "sweeps draw on the budget as routine work: reconciles go first"
     assert not sweep.running, "stop() returns once the sweeps under way have ended (cancelled)"
+
+
+async def test_a_sweep_that_starts_late_no_longer_yields_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three resources due at once and one worker: the first sweep is on time and routine, the next
+    two start 0.3 and 0.6 s late, past 5 % of their 2 s interval, and queue with the reconciles."""
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)  # first sweeps due when tracked
+    sweep = Recorder(seconds=0.3)
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000), workers=1)
+    for index in range(3):
+        scheduler.track("ns", f"due{index}", 2.0)
+    await _run(scheduler, 0.8)
+
+    assert sweep.routine == [True, False, False]
 
 
 async def test_sweeps_waiting_for_a_worker_are_measured_late() -> None:

@@ -7,7 +7,7 @@ and the cost of a reconcile is visible.
 
 ARM counts requests as they arrive, so a token is taken only when its request can go out at once:
 each request first holds one of a bounded number of places in flight, and the HTTP pool never
-makes one wait (arm.py). Routine drift sweeps (`ROUTINE`) leave half of each bucket to reconciles.
+makes one wait (arm.py). Drift sweeps on time (`ROUTINE_UNTIL`) leave half of each bucket to reconciles.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # default budget by (50 reads, 40 writes). A subscription holds at most 2 x 32 connections (the HTTP
 # pool has no limit of its own: one below this bound would make granted requests wait again).
 IN_FLIGHT = 32
-# True while a routine drift sweep calls ARM: its requests take a token only while more than half of
-# the bucket remains, so reconciles of new and changed resources always find tokens.
-ROUTINE: ContextVar[bool] = ContextVar("ROUTINE", default=False)
+# Until this time.monotonic(), a drift sweep's requests are routine: they take a token only while
+# more than half of the bucket remains, so reconciles of new and changed resources always find tokens.
+# Set by the sweep scheduler to a little after the sweep was due: an overdue sweep queues with the
+# reconciles, so a stream of them (a thousand resources applied at once) cannot starve it. 0: never.
+ROUTINE_UNTIL: ContextVar[float] = ContextVar("ROUTINE_UNTIL", default=0.0)
 # Set by the sweep scheduler to a fresh Counter per sweep: every read attempt made in that context
 # (retries and operation polls included) adds 1 under its lower-cased subscription, for pacing.
 WALK_READS: ContextVar[Counter[str] | None] = ContextVar("WALK_READS", default=None)
@@ -128,7 +130,7 @@ def resource_type_of(path: str) -> str:
 
 class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Placed after the SDK's retry policy: each attempt takes a place in flight and a token (with
-    half the bucket in reserve when `ROUTINE`), and is counted (on `WALK_READS` too, for reads)."""
+    half the bucket in reserve while `ROUTINE_UNTIL`), and is counted (on `WALK_READS` too, for reads)."""
 
     def __init__(self, budget: SubscriptionBudget) -> None:
         super().__init__()
@@ -139,7 +141,8 @@ class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         method = http_request.method.upper()
         read = method in READ_METHODS
         bucket = self.budget.reads if read else self.budget.writes
-        async with bucket.sending(reserve=bucket.capacity / 2 if ROUTINE.get() else 0):
+        routine = time.monotonic() < ROUTINE_UNTIL.get()
+        async with bucket.sending(reserve=bucket.capacity / 2 if routine else 0):
             walk = WALK_READS.get()
             if read and walk is not None:
                 walk[self.budget.subscription] += 1
