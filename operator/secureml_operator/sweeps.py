@@ -282,8 +282,11 @@ class SweepScheduler:
                     heapq.heappop(self._queue)
                     tracked.due = math.inf  # running: not queued until it is rescheduled
                     return tracked, due
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+                # lands as the event is set, and stop() then waited for this loop forever
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait()
                 break
             else:
                 await self._changed.wait()
