@@ -1,6 +1,7 @@
 """kopf wiring: which events call which reconciler method. Nothing else lives here.
 
-- create / update: converge Azure to the spec;
+- create / update: converge Azure to the spec, in a walk the reconciler queues (the handler returns at
+  once, holding no body while the walk waits for its turn);
 - resume (the operator restarted): the same, unless the status says the current spec is Ready, when
   the resource's drift sweeps take over (no thousand walks at once after a restart);
 - drift sweeps: not a kopf timer, but the reconciler's scheduler (sweeps.py), started here;
@@ -98,7 +99,7 @@ async def configure(
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
-    await memo.reconciler.sweeps.stop()
+    await memo.reconciler.stop()
     await memo.reconciler.access.close()
     memo.releasing_memory.cancel()
 
@@ -123,7 +124,7 @@ def _reconciler(memo: kopf.Memo, kwargs: dict[str, Any]) -> Reconciler:
     return reconciler
 
 
-def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[str, Any], retry: int = 0) -> Target:
+def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[str, Any], retry: int) -> Target:
     reconciler = _reconciler(memo, kwargs)
     meta = body.metadata
     return Target(body, patch, reconciler.memo(str(meta.namespace), str(meta.name)), retry, reconciler.policy())
@@ -132,16 +133,15 @@ def _target(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, kwargs: dict[st
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def reconcile(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: str, **kwargs: Any
-) -> None:
+async def reconcile(body: kopf.Body, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
+    """Queues the walk and returns: the walk reads the resource when its turn comes (reconciler.py)."""
     reconciler = _reconciler(memo, kwargs)
     if reason == kopf.Reason.RESUME and settled(body):
         reconciler.track(body)
         return
-    await reconciler.reconcile(_target(body, patch, memo, kwargs, retry))
+    reconciler.request(body)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
-    await memo.reconciler.delete(_target(body, patch, memo, kwargs))
+async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+    await memo.reconciler.delete(_target(body, patch, memo, kwargs, retry))

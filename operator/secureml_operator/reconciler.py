@@ -2,14 +2,15 @@
 
 Handlers stay thin; this module decides what a walk means for the resource's status. Every failure,
 at every stage (prepare, walk, status, delete), goes through `errors.classify` once: a transient one
-sets `Reconciling` and is retried with the operator's own backoff (the handler's via kopf's delay,
-the sweep's via the resource's memo); a permanent one sets `Stalled` and writes nothing more to
-Azure until the spec or access changes.
+sets `Reconciling` and is retried with the operator's own backoff (the resource's memo; a delete's via
+kopf's delay); a permanent one sets `Stalled` and writes nothing more to Azure until the spec or access
+changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import datetime
@@ -62,6 +63,9 @@ class ResourceMemo:
     # A digest of status.ledger as this process last wrote or read it (not the ledger: a thousand
     # resources' ledgers would stay in memory for one comparison each).
     ledger_stored: str | None = None
+    # Set by each request for a reconcile (create, spec change, resume), cleared as its walk reads the
+    # resource: set again meanwhile, the resource is walked again, with the spec it has then.
+    requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     def back_off(self, first_delay: float) -> float:
         self.failures += 1
@@ -89,7 +93,7 @@ class Target:
     body: kopf.Body
     patch: kopf.Patch
     memo: ResourceMemo
-    retry: int = 0  # how many times kopf already retried this handler (for backoff)
+    retry: int = 0  # how many times kopf already retried this (delete) handler, for its backoff
     policy: dict[str, Any] | None = None  # the SecureMLTenancyPolicy `default` (a kopf index); None: none
 
     @property
@@ -312,6 +316,15 @@ def classified(target: Target, error: BaseException) -> Failure:
     return failure
 
 
+def _unreadable(walk: str, namespace: str, name: str, error: BaseException) -> None:
+    """A walk that could not read its resource from the API server: said, and retried after the backoff."""
+    failure = classify(error)
+    log.warning(
+        f"{walk} postponed: the resource cannot be read",
+        extra={"resource": f"{namespace}/{name}", "reason": failure.reason, "error": failure.message},
+    )
+
+
 def _conditions(body: kopf.Body) -> dict[str, str] | None:
     """Condition statuses by type, when they are about the current generation (else None)."""
     status = body.get("status") or {}
@@ -361,6 +374,7 @@ class Reconciler:
         # limit: kopf queues every watch event of an object waiting for a worker, each with the
         # whole body (46 MiB at 1000 resources, 20 workers, half of them Ready).
         self._walking = asyncio.Semaphore(access.settings.max_workers)
+        self._requested: dict[tuple[str, str], asyncio.Task[None]] = {}  # reconciles queued or under way
         self.claims = IpRuleClaims()
         # The SecureMLTenancyPolicy kopf index, handed over by the first handler (sweeps run outside
         # handlers); kopf keeps the index object current.
@@ -449,27 +463,77 @@ class Reconciler:
                     message=f"{entry.id} is outside what namespace {namespace} may reach: left alone",
                 )
 
-    async def reconcile(self, target: Target) -> None:
-        """Create/update/resume: converge Azure to the spec (always enforcing: the spec changed).
-        Fields a conflicting writer won (status.conflicts) stay left alone until the spec changes.
-        The resource's sweeps are scheduled from here."""
-        owner = target.owner
-        self.track(target.body)
-        async with self._walking, target.memo.lock:
-            target = target.fixed()
-            with metrics.RECONCILE_SECONDS.labels("reconcile").time():
-                try:
-                    await self._walk(target, sweep=False)
-                except Exception as error:
-                    failure = classified(target, error)
-                    if not failure.transient:
-                        stall(target, failure)
-                        raise kopf.PermanentError(failure.message) from error
-                    delay = backoff(self.first_retry_delay, target.retry)
-                    reconciling(target, failure, delay)
-                    raise kopf.TemporaryError(failure.message, delay=delay) from error
-                target.memo.recovered()
-        metrics.RESOURCES.last_check(owner.namespace, owner.name, time.time())
+    def request(self, body: kopf.Body) -> None:
+        """Create, spec change or resume: a reconcile of the resource (always enforcing: the spec
+        changed), queued behind the `max_workers` under way, and its sweeps scheduled. The handler
+        returns at once: a handler waiting for its turn held kopf's copy of the body (the watch event,
+        the essence, the frames), about 75 KB a resource, and a thousand waiting filled pymalloc arenas
+        that the few objects left in each kept for good. The walk reads the resource when its turn
+        comes, as a sweep does; a request for one already queued, walking or backing off walks it again."""
+        self.track(body)
+        key = (str(body.metadata.namespace), str(body.metadata.name))
+        self.memo(*key).requested.set()
+        if key not in self._requested:
+            walk = self._reconcile_requested(key)
+            name = f"reconcile {'/'.join(key)}"
+            self._requested[key] = asyncio.create_task(walk, name=name, context=self.sweeps.task_context())
+
+    async def _reconcile_requested(self, key: tuple[str, str]) -> None:
+        """Walk the resource while requests come; after a transient failure, again once its backoff
+        is over or at the next request, whichever is first. The memo is looked up at each turn: a
+        resource deleted and created again under its name has a new one."""
+        try:
+            while (memo := self._memos.get(key)) is not None and memo.requested.is_set():
+                async with self._walking, memo.lock:
+                    memo.requested.clear()
+                    retry_in = await self._reconcile_now(*key, memo)
+                if retry_in is not None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(retry_in):
+                            await memo.requested.wait()
+                    memo.requested.set()
+        finally:  # with no await since the last look at `requested`: a request from now on starts a task
+            del self._requested[key]
+
+    async def _reconcile_now(self, namespace: str, name: str, memo: ResourceMemo) -> float | None:
+        """One reconcile of the resource as the API server has it now, its outcome patched into
+        status. The seconds until it is retried after a transient failure; None when it is done
+        (Ready, stalled, or gone)."""
+        try:
+            raw = await kube.read_workspace(namespace, name)
+        except Exception as error:  # the API server is away (or refuses): again after the backoff
+            _unreadable("reconcile", namespace, name, error)
+            return memo.back_off(self.first_retry_delay)
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
+            return None
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        target = Target(body, kopf.Patch(body=body), memo, policy=self.policy())
+        with metrics.RECONCILE_SECONDS.labels("reconcile").time():
+            failure = await self._converge(target, sweep=False)
+        try:
+            await self._write_status(target, raw)
+        except Exception as error:
+            classified(target, error)
+            return memo.back_off(self.first_retry_delay)
+        resource = f"{namespace}/{name}"
+        if failure is None:
+            metrics.RESOURCES.last_check(namespace, name, time.time())
+            log.info("reconciled", extra={"resource": resource, "generation": target.generation})
+            return None
+        retry_in = max(0.0, memo.not_before - time.monotonic()) if failure.transient else None
+        log.warning(
+            "reconcile failed: retried" if failure.transient else "reconcile stalled",
+            extra={"resource": resource, "reason": failure.reason, "error": failure.message, "retry_in": retry_in},
+        )
+        return retry_in
+
+    async def stop(self) -> None:
+        """No more walks: the queued reconciles and the sweeps are cancelled (the clients close next)."""
+        tasks = list(self._requested.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.sweeps.stop()
 
     async def sweep(self, namespace: str, name: str, effective_interval: float) -> SweepResult:
         """One drift sweep, for the scheduler: the resource as the API server has it now, read once
@@ -484,11 +548,7 @@ class Reconciler:
             try:
                 raw = await kube.read_workspace(namespace, name)
             except Exception as error:  # the API server is away (or refuses): try again after the backoff
-                failure = classify(error)
-                log.warning(
-                    "sweep postponed: the resource cannot be read",
-                    extra={"resource": f"{namespace}/{name}", "reason": failure.reason, "error": failure.message},
-                )
+                _unreadable("sweep", namespace, name, error)
                 return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return SweepResult(Outcome.GONE)
@@ -512,17 +572,22 @@ class Reconciler:
         """The sweep's walk of a body it holds the lock for; its outcome goes to `target.patch`.
         True when Azure was compared with the spec to the end."""
         with metrics.RECONCILE_SECONDS.labels("drift").time():
-            try:
-                await self._walk(target, sweep=True)
-            except Exception as error:  # the sweep's outcome is its conditions
-                failure = classified(target, error)
-                if failure.transient:
-                    reconciling(target, failure, target.memo.back_off(self.first_retry_delay))
-                else:
-                    stall(target, failure)
-                return False
-            target.memo.recovered()
-            return True
+            return await self._converge(target, sweep=True) is None
+
+    async def _converge(self, target: Target, sweep: bool) -> Failure | None:
+        """A walk whose outcome is its conditions in `target.patch`: a transient failure `Reconciling`
+        with the memo's backoff, a permanent one `Stalled`. The failure, if any."""
+        try:
+            await self._walk(target, sweep)
+        except Exception as error:
+            failure = classified(target, error)
+            if failure.transient:
+                reconciling(target, failure, target.memo.back_off(self.first_retry_delay))
+            else:
+                stall(target, failure)
+            return failure
+        target.memo.recovered()
+        return None
 
     async def _write_status(self, target: Target, raw: dict[str, Any]) -> None:
         """The sweep's status, as a JSON patch of what changed; nothing at all when only the

@@ -229,6 +229,12 @@ class SweepScheduler:
         heapq.heappush(self._queue, (due, self._counter, tracked.key))
         self._changed.set()
 
+    def task_context(self) -> contextvars.Context:
+        """The context of a task of the operator's own (a sweep, a queued reconcile): a copy of the
+        first handler's that tracked a resource, for kopf's event posting. Not the caller's: a
+        handler's context holds kopf's cause, with the resource's whole body, as long as the task lives."""
+        return (self._context or contextvars.Context()).copy()
+
     def _restretched(self, subscription: str) -> None:
         """A subscription's stretch changed. A resource already swept keeps the sweep it has, on the
         interval its gauge reports, and takes the new one from that sweep on: pulled forward at once,
@@ -263,7 +269,7 @@ class SweepScheduler:
             tracked, due = await self._next_due()
             await self._slots.acquire()
             metrics.SWEEP_START_DELAY.observe(max(0.0, time.monotonic() - due))
-            task = asyncio.create_task(self._one(tracked, due), context=(self._context or contextvars.Context()).copy())
+            task = asyncio.create_task(self._one(tracked, due), context=self.task_context())
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 

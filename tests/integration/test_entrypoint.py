@@ -109,6 +109,7 @@ def test_entrypoint_serves_liveness_metrics_and_json_logs(entrypoint: tuple[Oper
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert any("Handler 'reconcile' succeeded" in record.get("message", "") for record in records)
+    assert any(record.get("message") == "reconciled" and record.get("resource") for record in records)
     text = log.read_text()
     assert operator.arm.env["AZURE_CLIENT_SECRET"] not in text
     assert "Bearer " not in text and "access_token" not in text

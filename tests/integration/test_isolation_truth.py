@@ -67,9 +67,10 @@ def test_routes_and_nsg_rules_past_the_firewall_read_outbound_false(operator: Op
     assert "only through the firewall 10.1.0.4" in isolated["message"]
 
     _split_routes(operator)  # together they beat 0.0.0.0/0 -> firewall for every address
-    message = operator.wait_condition(HUB, "OutboundIsolated", "False", "RouteBypassesEgress", timeout=WITHIN_A_SWEEP)[
-        "message"
-    ]
+    # a sweep between the two PUTs reports the first route alone: the next one sees both
+    message = operator.wait_condition(
+        HUB, "OutboundIsolated", "False", "RouteBypassesEgress", WITHIN_A_SWEEP, saying="route split-high (128.0.0.0/1)"
+    )["message"]
     low = "route split-low (0.0.0.0/1) sends public addresses to the internet, not through the firewall 10.1.0.4"
     assert low in message and "route split-high (128.0.0.0/1)" in message, message
     assert operator.arm_resource(f"{ROUTES}/routes/split-low") is not None, "the Additive policy keeps them"
