@@ -76,6 +76,11 @@ SWEEP_WALK = "secureml_reconcile_duration_seconds"  # with mode="drift"
 SCRAPE_INTERVAL = 30
 SCRAPE_TIMEOUT = 5  # seconds; a missed scrape only delays seeing a check (the gauge holds its time)
 LATE = 1.1  # a resource is unchecked once a gap exceeds its effective interval by 10 %
+# Where a resource's first span past the limit was (Sweeps.unchecked)
+NEVER_SEEN = "never in the gauges"
+BEFORE_FIRST = "up to its first check in the window"
+BETWEEN = "between two checks in the window"
+SINCE_LAST = "since its last check"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -320,19 +325,23 @@ class Sweeps:
     def gaps(self, name: str) -> list[float]:
         return [b - a for a, b in itertools.pairwise(self.checks.get(name, []))]
 
-    def unchecked(self, names: Iterable[str], fallback: float, ended: float) -> int:
+    def unchecked(self, names: Iterable[str], fallback: float, ended: float) -> Counter[str]:
         """Resources never seen checked, or with a gap (the last one up to `ended`, Unix time) above the
         effective interval its sweep was scheduled on (`fallback` when not exported) + 10 %: a stretch that
-        changes applies from each resource's next sweep."""
-        late = 0
+        changes applies from each resource's next sweep. Counted by the first such span: before the
+        window's first check, between two in the window, or since the last one (none came in time)."""
+        late: Counter[str] = Counter()
         for name in names:
             seen = self.checks.get(name)
             if not seen:
-                late += 1
+                late[NEVER_SEEN] += 1
                 continue
             planned = [self.intervals.get(name, fallback) if p is None else p for p in self.planned[name]]
             spans = [*self.gaps(name), ended - seen[-1]]
-            late += any(span > interval * LATE for span, interval in zip(spans, planned, strict=True))
+            for index, (span, interval) in enumerate(zip(spans, planned, strict=True)):
+                if span > interval * LATE:
+                    late[SINCE_LAST if index == len(spans) - 1 else BEFORE_FIRST if index == 0 else BETWEEN] += 1
+                    break
         return late
 
 
@@ -496,6 +505,7 @@ class Scale:
         effective = [sweeps.intervals[name] for name in names if name in sweeps.intervals]
         steady_rss = self.process.rss[rss_from:]
         start_delay, walk = sweeps.observed("start_delay"), sweeps.observed("walk")
+        unchecked = sweeps.unchecked(names, args.interval, ended)
         self.figures.update(
             steady_minutes=round(minutes, 2),
             reads_per_minute=round(calls["reads"] / minutes, 1),
@@ -506,7 +516,8 @@ class Scale:
             sweep_p95=percentile(every_gap, 95),
             sweep_p99=percentile(every_gap, 99),
             # A gap between two checks, or from the last check to the window's end while none came.
-            unchecked_past_limit=sweeps.unchecked(names, args.interval, ended),
+            unchecked_past_limit=sum(unchecked.values()),
+            unchecked_by_span=dict(unchecked),
             sweep_delay_mean=start_delay.mean(),
             sweep_delay_p95=start_delay.bound(95),
             sweep_walk_mean=walk.mean(),
@@ -615,6 +626,11 @@ def stretches(by_subscription: dict[str, float] | None) -> str:
     return ", ".join(part for part in (listed, others if rest else "") if part)
 
 
+def spans(by_span: dict[str, int] | None) -> str:
+    """Where the unchecked resources' spans past the limit were, when there were any."""
+    return f" ({', '.join(f'{n} {span}' for span, n in by_span.items())})" if by_span else ""
+
+
 def report(args: argparse.Namespace, f: Json) -> None:
     def both(*keys: str, unit: str = "") -> str:
         shown = " / ".join(_number(f.get(key)) for key in keys)
@@ -632,7 +648,7 @@ def report(args: argparse.Namespace, f: Json) -> None:
         ),
         (
             "resources unchecked > effective interval + 10 %",
-            f"{_number(f.get('unchecked_past_limit'))} of {args.count}",
+            f"{_number(f.get('unchecked_past_limit'))} of {args.count}" + spans(f.get("unchecked_by_span")),
         ),
         ("sweep start delay mean / p95 (at most)", both("sweep_delay_mean", "sweep_delay_p95", unit=" s")),
         ("sweep walk of Azure mean / p95 (at most)", both("sweep_walk_mean", "sweep_walk_p95", unit=" s")),

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -179,6 +179,8 @@ async def _namespace_labels(target: Target) -> dict[str, str]:
 # sampled CPU (1000 bodies decoded to keep a few IP addresses each).
 CLAIMS_LISTED_FOR_SECONDS = 600.0
 Claim = tuple[str, str, Origin]  # (target key, address lower-cased, origin) of one IP rule in a ledger
+# kube.workspace_statuses: what a function makes of every live resource's status, and whether cluster-wide
+Lister = Callable[[str, Callable[[dict[str, Any]], list[Claim]]], Awaitable[tuple[dict[str, list[Claim]], bool]]]
 CLUSTER = ""  # the scope of a cluster-wide list
 
 
@@ -209,8 +211,13 @@ class IpRuleClaims:
     list across them) and kept current in between with this operator's own ledger writes: a sweep of
     a resource with allowlists used to list every resource, N sweeps of N bodies."""
 
-    def __init__(self) -> None:
+    def __init__(self, lister: Lister = kube.workspace_statuses) -> None:
         self._lists: dict[str, _Listed] = {}  # by scope: CLUSTER, or a namespace
+        self._list = lister
+        # One list at a time: when a list went stale, every sweep of a resource with allowlists listed
+        # all the resources itself until one finished. At 5000 resources a list is 200 pages (140 MB
+        # of JSON) and tens of them ran at once, holding the threads every Kubernetes call waits for.
+        self._listing = asyncio.Lock()
 
     async def others(self, target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
         """Read only when this resource has allowlists (or IP rules in its ledger)."""
@@ -218,15 +225,15 @@ class IpRuleClaims:
         ours = [entry for entry in ledger.entries.values() if entry.type == IP_RULE]
         if not ours and not (network and network.allowlist_egress_on):
             return nobody_else
-        namespace, now = target.owner.namespace, time.monotonic()
-        listed = next(
-            (self._lists[scope] for scope in (CLUSTER, namespace)
-             if scope in self._lists and now - self._lists[scope].at <= CLAIMS_LISTED_FOR_SECONDS),
-            None,
-        )  # fmt: skip
+        namespace = target.owner.namespace
+        listed = self._fresh(namespace)
         if listed is None:
-            claims, cluster_wide = await kube.workspace_statuses(namespace, _claims_in)
-            listed = self._lists[CLUSTER if cluster_wide else namespace] = _Listed(now, claims)
+            async with self._listing:  # whoever waited finds the list the one before it made
+                listed = self._fresh(namespace)
+                if listed is None:
+                    now = time.monotonic()
+                    claims, cluster_wide = await self._list(namespace, _claims_in)
+                    listed = self._lists[CLUSTER if cluster_wide else namespace] = _Listed(now, claims)
         holders, mine = listed.holders, Counter(listed.claims.get(target.owner.uid, ()))
 
         def others(target_id: str, address: str) -> frozenset[Origin]:
@@ -234,6 +241,15 @@ class IpRuleClaims:
             return frozenset(origin for origin in Origin if holders[key, ip, origin] > mine[key, ip, origin])
 
         return others
+
+    def _fresh(self, namespace: str) -> _Listed | None:
+        """A list younger than CLAIMS_LISTED_FOR_SECONDS that covers `namespace`, if there is one."""
+        now = time.monotonic()
+        return next(
+            (self._lists[scope] for scope in (CLUSTER, namespace)
+             if scope in self._lists and now - self._lists[scope].at <= CLAIMS_LISTED_FOR_SECONDS),
+            None,
+        )  # fmt: skip
 
     def note(self, owner: Owner, ledger: Ledger | None) -> None:
         """A resource's ledger as this operator just stored it; None: the resource is going."""

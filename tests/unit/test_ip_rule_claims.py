@@ -4,15 +4,27 @@ in (cluster-wide, or the namespace where it may not list across namespaces)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import kopf
 from litware import spec
 
 from secureml_operator.engine.ledger import IP_RULE, Ledger, Origin
 from secureml_operator.engine.ownership import Owner
-from secureml_operator.reconciler import CLUSTER, IpRuleClaims, ResourceMemo, Target, _ip_rules, _Listed
+from secureml_operator.reconciler import (
+    CLAIMS_LISTED_FOR_SECONDS,
+    CLUSTER,
+    Claim,
+    IpRuleClaims,
+    ResourceMemo,
+    Target,
+    _ip_rules,
+    _Listed,
+)
 
 STORAGE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/lake"
 ADDRESS = "203.0.113.7"
@@ -73,3 +85,42 @@ async def test_a_claim_counts_while_any_other_resource_holds_it_whoever_asks() -
     claims.note(sibling, Ledger())
     assert (await claims.others(_target(US), workspace, ours))(STORAGE, ADDRESS) == frozenset()
     assert not claims._lists[CLUSTER].holders - Counter(_ip_rules(ours)), "no count left behind"
+
+
+class _Lister:
+    """Lists as kube.workspace_statuses does, after `seconds`, counting the lists by namespace."""
+
+    def __init__(self, claims: dict[str, list[Claim]], cluster_wide: bool, seconds: float = 0.05) -> None:
+        self.claims, self.cluster_wide, self.seconds = claims, cluster_wide, seconds
+        self.lists: Counter[str] = Counter()
+
+    async def __call__(
+        self, namespace: str, keep: Callable[[dict[str, Any]], list[Claim]]
+    ) -> tuple[dict[str, list[Claim]], bool]:
+        self.lists[namespace] += 1
+        await asyncio.sleep(self.seconds)
+        return dict(self.claims), self.cluster_wide
+
+
+async def test_sweeps_that_find_the_list_stale_at_once_wait_for_one_list() -> None:
+    lister = _Lister({NEXT_DOOR.uid: _ip_rules(_holding(ADDRESS))}, cluster_wide=True)
+    claims = IpRuleClaims(lister)
+    claims._lists[CLUSTER] = _Listed(time.monotonic() - CLAIMS_LISTED_FOR_SECONDS - 1, {})  # stale
+    workspace, ours = spec("06"), _holding(ADDRESS)
+
+    found = await asyncio.gather(*(claims.others(_target(US), workspace, ours) for _ in range(20)))
+
+    assert lister.lists == {US.namespace: 1}, "one list for twenty sweeps"
+    assert all(others(STORAGE, ADDRESS) == {Origin.CREATED} for others in found), "each sees the new list"
+
+
+async def test_a_namespace_list_does_not_serve_another_namespace() -> None:
+    lister = _Lister({}, cluster_wide=False)  # the operator may not list across namespaces
+    claims = IpRuleClaims(lister)
+    workspace, ours = spec("06"), _holding(ADDRESS)
+    sibling = Owner(US.namespace, "sibling", "uid-sibling")
+
+    await asyncio.gather(*(claims.others(_target(owner), workspace, ours) for owner in (US, NEXT_DOOR, sibling)))
+
+    assert lister.lists == {US.namespace: 1, NEXT_DOOR.namespace: 1}
+    assert set(claims._lists) == {US.namespace, NEXT_DOOR.namespace}
