@@ -234,6 +234,14 @@ class IpRuleClaims:
                     now = time.monotonic()
                     claims, cluster_wide = await self._list(namespace, _claims_in)
                     listed = self._lists[CLUSTER if cluster_wide else namespace] = _Listed(now, claims)
+                    log.info(
+                        "listed the IP rules other resources hold",
+                        extra={
+                            "scope": "cluster" if cluster_wide else namespace,
+                            "resources": len(claims),
+                            "seconds": round(time.monotonic() - now, 2),
+                        },
+                    )
         holders, mine = listed.holders, Counter(listed.claims.get(target.owner.uid, ()))
 
         def others(target_id: str, address: str) -> frozenset[Origin]:
