@@ -45,7 +45,7 @@ from secureml_operator.status import conditions as c
 from secureml_operator.status import isolation
 from secureml_operator.status import report as status_report
 from secureml_operator.status.conditions import Condition, conditions_patch
-from secureml_operator.sweeps import Outcome, Pacing, SweepResult, SweepScheduler
+from secureml_operator.sweeps import Outcome, Pacing, SweepResult, SweepScheduler, cancelled
 
 MAX_RETRY_DELAY_SECONDS = 300
 log = logging.getLogger(__name__)
@@ -520,85 +520,65 @@ class Reconciler:
             del self._requested[key]
 
     async def _reconcile_now(self, namespace: str, name: str, memo: ResourceMemo) -> float | None:
-        """One reconcile of the resource as the API server has it now, its outcome patched into
-        status. The seconds until it is retried after a transient failure; None when it is done
-        (Ready, stalled, or gone)."""
-        try:
-            raw = await kube.read_workspace(namespace, name)
-        except Exception as error:  # the API server is away (or refuses): again after the backoff
-            _unreadable("reconcile", namespace, name, error)
-            return memo.back_off(self.first_retry_delay)
-        if raw is None or raw["metadata"].get("deletionTimestamp"):
-            return None
-        body = kopf.Body(cast(kopf.RawBody, raw))
-        target = Target(body, kopf.Patch(body=body), memo, policy=self.policy())
-        with metrics.RECONCILE_SECONDS.labels("reconcile").time():
-            failure = await self._converge(target, sweep=False)
-        try:
-            await self._write_status(target, raw)
-        except Exception as error:
-            classified(target, error)
-            return memo.back_off(self.first_retry_delay)
-        resource = f"{namespace}/{name}"
-        if failure is None:
-            metrics.RESOURCES.last_check(namespace, name, time.time())
-            log.info("reconciled", extra={"resource": resource, "generation": target.generation})
-            return None
-        retry_in = max(0.0, memo.not_before - time.monotonic()) if failure.transient else None
-        log.warning(
-            "reconcile failed: retried" if failure.transient else "reconcile stalled",
-            extra={"resource": resource, "reason": failure.reason, "error": failure.message, "retry_in": retry_in},
-        )
-        return retry_in
+        """One reconcile of the resource as the API server has it now. The seconds until it is retried
+        after a transient failure; None when it is done (Ready, stalled, or gone)."""
+        result = await self._walk_stored(namespace, name, memo, sweep=False)
+        return result.retry_after if result.outcome is Outcome.RETRY else None
 
     async def stop(self) -> None:
         """No more walks: the queued reconciles and the sweeps are cancelled (the clients close next)."""
-        tasks = list(self._requested.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancelled(self._requested.values())
         await self.sweeps.stop()
 
     async def sweep(self, namespace: str, name: str, effective_interval: float) -> SweepResult:
         """One drift sweep, for the scheduler: the resource as the API server has it now, read once
         the resource's lock is held (so a spec changed meanwhile is its reconcile's), walked in its
-        drift mode, and its status patched only where it changed. Failures never escape: a transient
-        one is retried after the memo's backoff, a permanent one stalls the resource."""
+        drift mode, and its status patched only where it changed."""
         memo = self.memo(namespace, name)
         if (wait := memo.not_before - time.monotonic()) > 0:
             return SweepResult(Outcome.RETRY, retry_after=wait)
         SHARED_READ_AGE.set(effective_interval)  # this sweep's task only
         async with memo.lock:
-            try:
-                raw = await kube.read_workspace(namespace, name)
-            except Exception as error:  # the API server is away (or refuses): try again after the backoff
-                _unreadable("sweep", namespace, name, error)
-                return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
-            if raw is None or raw["metadata"].get("deletionTimestamp"):
-                return SweepResult(Outcome.GONE)
-            body = kopf.Body(cast(kopf.RawBody, raw))
-            if not sweepable(body):
-                return SweepResult(Outcome.SKIPPED)
-            target = Target(body, kopf.Patch(body=body), memo, policy=self.policy())
-            checked = await self.check(target)
-            try:
-                await self._write_status(target, raw)
-            except Exception as error:
-                classified(target, error)
-                return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
-        if not checked:  # reported: retried after the backoff if transient, else stalled
-            wait = max(0.0, memo.not_before - time.monotonic())
-            return SweepResult(Outcome.RETRY if memo.failures else Outcome.SKIPPED, retry_after=wait)
-        metrics.RESOURCES.last_check(namespace, name, time.time())
-        return SweepResult(Outcome.CHECKED)
+            return await self._walk_stored(namespace, name, memo, sweep=True)
 
-    async def check(self, target: Target) -> bool:
-        """The sweep's walk of a body it holds the lock for; its outcome goes to `target.patch`.
-        True when Azure was compared with the spec to the end."""
-        with metrics.RECONCILE_SECONDS.labels("drift").time():
-            return await self._converge(target, sweep=True) is None
+    async def _walk_stored(self, namespace: str, name: str, memo: ResourceMemo, sweep: bool) -> SweepResult:
+        """A reconcile or a sweep of the resource as the API server has it now, under its lock, its
+        outcome patched into status. Failures never escape: a transient one is retried after the memo's
+        backoff (RETRY), a permanent one stalls the resource (SKIPPED: a sweep waits for a new spec)."""
+        walk, resource = "sweep" if sweep else "reconcile", f"{namespace}/{name}"
+        try:
+            raw = await kube.read_workspace(namespace, name)
+        except Exception as error:  # the API server is away (or refuses): again after the backoff
+            _unreadable(walk, namespace, name, error)
+            return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
+            return SweepResult(Outcome.GONE)
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        if sweep and not sweepable(body):
+            return SweepResult(Outcome.SKIPPED)
+        target = Target(body, kopf.Patch(body=body), memo, policy=self.policy())
+        with metrics.RECONCILE_SECONDS.labels("drift" if sweep else "reconcile").time():
+            failure = await self.converge(target, sweep)
+        try:
+            await self._write_status(target, raw)
+        except Exception as error:
+            classified(target, error)
+            return SweepResult(Outcome.RETRY, retry_after=memo.back_off(self.first_retry_delay))
+        if failure is None:
+            metrics.RESOURCES.last_check(namespace, name, time.time())
+            if not sweep:
+                log.info("reconciled", extra={"resource": resource, "generation": target.generation})
+            return SweepResult(Outcome.CHECKED)
+        retry_in = max(0.0, memo.not_before - time.monotonic()) if failure.transient else None
+        log.warning(
+            f"{walk} failed: retried" if failure.transient else f"{walk} stalled",
+            extra={"resource": resource, "reason": failure.reason, "error": failure.message, "retry_in": retry_in},
+        )
+        if retry_in is None:
+            return SweepResult(Outcome.SKIPPED)
+        return SweepResult(Outcome.RETRY, retry_after=retry_in)
 
-    async def _converge(self, target: Target, sweep: bool) -> Failure | None:
+    async def converge(self, target: Target, sweep: bool) -> Failure | None:
         """A walk whose outcome is its conditions in `target.patch`: a transient failure `Reconciling`
         with the memo's backoff, a permanent one `Stalled`. The failure, if any."""
         try:

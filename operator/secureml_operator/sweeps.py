@@ -20,8 +20,9 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from secureml_operator import metrics
 from secureml_operator.azure import budget
@@ -161,6 +162,14 @@ class Pacing:
                 self._warned.discard(subscription)
 
 
+async def cancelled(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has ended."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class SweepScheduler:
     """Tracks every resource a reconcile has seen; sweeps each once per effective interval."""
 
@@ -258,10 +267,7 @@ class SweepScheduler:
 
     async def stop(self) -> None:
         """No new sweeps, and the ones under way cancelled: the clients they use close next."""
-        tasks = [task for task in (self._runner, *self._running) if task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancelled([task for task in (self._runner, *self._running) if task is not None])
 
     async def run(self) -> None:
         """Forever: wait for the earliest due resource, then sweep it in a free worker."""

@@ -76,7 +76,7 @@ async def test_a_walk_reports_the_generation_it_walked_when_the_spec_changes_dur
     target = Target(live, kopf.Patch(), ResourceMemo())
     writes_before = len(fake.writes)
 
-    assert await Reconciler(FakeAccess(fake)).check(target.fixed())
+    assert await Reconciler(FakeAccess(fake)).converge(target.fixed(), sweep=True) is None
 
     assert live.metadata["generation"] == 2, "the body did change under the walk"
     status = _patched(target.patch)
