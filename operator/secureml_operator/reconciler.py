@@ -542,7 +542,7 @@ class Reconciler:
             return await self._walk_stored(namespace, name, memo, sweep=True)
 
     async def _walk_stored(self, namespace: str, name: str, memo: ResourceMemo, sweep: bool) -> SweepResult:
-        """A reconcile or a sweep of the resource as the API server has it now, under its lock, its
+        """A reconcile or a sweep of the resource as the API server has it now (the caller holds its lock), its
         outcome patched into status. Failures never escape: a transient one is retried after the memo's
         backoff (RETRY), a permanent one stalls the resource (SKIPPED: a sweep waits for a new spec)."""
         walk, resource = "sweep" if sweep else "reconcile", f"{namespace}/{name}"
