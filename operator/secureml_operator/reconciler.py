@@ -408,12 +408,12 @@ class Reconciler:
         """The resource's memo: one lock for its reconciles, sweeps and delete, and its backoff."""
         return self._memos.setdefault((namespace, name), ResourceMemo())
 
-    def track(self, body: kopf.Body) -> None:
-        """Schedule the resource's drift sweeps at its declared interval (or the operator's default)."""
+    def track(self, body: kopf.Body, reconciling: bool = False) -> None:
+        """Schedule the resource's drift sweeps at its declared interval (or the operator's default);
+        when a reconcile of it is queued, from that reconcile on."""
         meta = body.metadata
-        self.sweeps.track(
-            str(meta.namespace), str(meta.name), drift_interval(body, self.access.settings.drift_interval)
-        )
+        interval = drift_interval(body, self.access.settings.drift_interval)
+        self.sweeps.track(str(meta.namespace), str(meta.name), interval, reconciling)
 
     def policy(self) -> dict[str, Any] | None:
         """The SecureMLTenancyPolicy `default`, or None while there is none."""
@@ -494,7 +494,7 @@ class Reconciler:
         the essence, the frames), about 75 KB a resource, and a thousand waiting filled pymalloc arenas
         that the few objects left in each kept for good. The walk reads the resource when its turn
         comes, as a sweep does; a request for one already queued, walking or backing off walks it again."""
-        self.track(body)
+        self.track(body, reconciling=True)
         key = (str(body.metadata.namespace), str(body.metadata.name))
         self.memo(*key).requested.set()
         if key not in self._requested:

@@ -73,6 +73,10 @@ class Tracked:
     reads: dict[str, float] = field(default_factory=dict)  # per sweep, by subscription: a running estimate
     counted: bool = False  # a sweep counted `reads`; until then they are what its reconcile expected
     checked_at: float = 0.0  # time.monotonic() its last completed sweep started; 0: none yet
+    # A reconcile is queued for it: no sweep until that reconcile says what one would read (`expect`).
+    # Swept meanwhile, a resource applied with a thousand others was read from the API server at every
+    # declared interval, skipped each time, until its turn came.
+    waiting: bool = False
 
     def learn(self, reads: Counter[str]) -> None:
         """Fold one sweep's reads into the estimate (its first sweep sets it)."""
@@ -186,35 +190,44 @@ class SweepScheduler:
         self._context: contextvars.Context | None = None
         self._runner: asyncio.Task[None] | None = None
 
-    def track(self, namespace: str, name: str, interval: float) -> None:
+    def track(self, namespace: str, name: str, interval: float, reconciling: bool = False) -> None:
         """A resource a handler saw. Its first sweep comes at a random point within one interval, so
-        a thousand resources applied (or resumed) at once are swept spread out, not in one burst. The
-        context of the first caller (a kopf handler) is kept: sweeps post kopf events from it."""
+        a thousand resources applied (or resumed) at once are swept spread out, not in one burst; when
+        a reconcile of it is queued (`reconciling`), within one interval of that reconcile (`expect`).
+        The context of the first caller (a kopf handler) is kept: sweeps post kopf events from it."""
         if self._context is None:
             self._context = contextvars.copy_context()
         key = (namespace, name)
         tracked = self._tracked.get(key)
         if tracked is None:
-            tracked = self._tracked[key] = Tracked(key, interval)
-            self._schedule(tracked, time.monotonic() + random.uniform(0, interval))
+            tracked = self._tracked[key] = Tracked(key, interval, due=math.inf, waiting=reconciling)
+            if not reconciling:
+                self._schedule(tracked, time.monotonic() + random.uniform(0, interval))
         elif tracked.interval != interval:
             with self.pacing.revising(tracked):
                 tracked.interval = interval
-            self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
+            if not tracked.waiting:
+                self._schedule(tracked, min(tracked.due, time.monotonic() + self.pacing.effective(tracked)))
         self._publish(tracked)
 
     def expect(self, namespace: str, name: str, reads: Counter[str]) -> None:
         """The reads a reconcile expects each sweep of the resource to make, until a sweep counts
         them: the subscription's stretch is about right before the first sweeps, rather than found by
         them one at a time (each change of it is a status patch on every resource it stretches). A
-        resource not yet swept has its first sweep moved within its effective interval."""
+        resource not yet swept has its first sweep moved (or, waiting for this, set) within its
+        effective interval."""
         tracked = self._tracked.get((namespace, name))
         expected = {subscription: float(count) for subscription, count in reads.items()}
-        if tracked is None or tracked.counted or tracked.reads == expected:
+        if tracked is None:
             return
-        with self.pacing.revising(tracked):
-            tracked.reads = expected
-        if tracked.due != math.inf:  # not sweeping now
+        known = tracked.counted or tracked.reads == expected
+        if known and not tracked.waiting:
+            return
+        if not known:
+            with self.pacing.revising(tracked):
+                tracked.reads = expected
+        if tracked.waiting or tracked.due != math.inf:  # not sweeping now
+            tracked.waiting = False
             self._schedule(tracked, time.monotonic() + random.uniform(0, self.pacing.effective(tracked)))
         self._publish(tracked)
 

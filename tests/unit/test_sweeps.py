@@ -247,6 +247,24 @@ async def test_the_reads_a_reconcile_expects_stretch_the_interval_before_any_swe
     assert scheduler.pacing.stretch(SUB_A) == pytest.approx(4.0), "3.9: within the hysteresis"
 
 
+async def test_a_resource_whose_reconcile_is_queued_is_swept_only_after_that_reconcile() -> None:
+    """Applied with many others, its reconcile waits its turn: sweeping it meanwhile read it at every
+    interval only to skip it. Its first sweep comes within one interval of the reconcile."""
+    sweep = Recorder()
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000))
+    scheduler.track("ns", "queued", 0.1, reconciling=True)
+    scheduler.track("ns", "resumed", 0.1)  # Ready before a restart: its sweeps take over at once
+    await _run(scheduler, 0.4)
+    assert "queued" not in sweep.started, "no sweep before its reconcile"
+    assert len(sweep.started["resumed"]) >= 2
+
+    reconciled = time.monotonic()
+    scheduler.expect("ns", "queued", Counter({SUB_A: 1}))
+    await _run(scheduler, 0.4)
+    assert sweep.started["queued"][0] - reconciled <= 0.1 + 0.05, "within one interval of its reconcile"
+    assert len(sweep.started["queued"]) >= 2, "and once per interval from then on"
+
+
 def _body(generation: int, observed: int, **conditions: str) -> kopf.Body:
     listed = [{"type": kind, "status": value} for kind, value in conditions.items()]
     return kopf.Body(
