@@ -215,8 +215,8 @@ class IpRuleClaims:
         self._lists: dict[str, _Listed] = {}  # by scope: CLUSTER, or a namespace
         self._list = lister
         # One list at a time: when a list went stale, every sweep of a resource with allowlists listed
-        # all the resources itself until one finished. At 5000 resources a list is 200 pages (140 MB
-        # of JSON) and tens of them ran at once, holding the threads every Kubernetes call waits for.
+        # all the resources itself until one finished. At 5000 resources a list is 200 pages (about
+        # 140 MB of JSON), each list holding one of the threads every Kubernetes call waits for.
         self._listing = asyncio.Lock()
 
     async def others(self, target: Target, spec: SecureMLWorkspaceSpec, ledger: Ledger) -> OtherClaims:
