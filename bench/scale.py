@@ -460,7 +460,8 @@ class Scale:
                 print(
                     f"  {now - started:5.0f}s: {len(ready)}/{len(self.manifests)} Ready, {stuck} Stalled; ARM "
                     f"{calls['reads']} reads, {calls['writes']} writes, {calls['429s']} 429s so far"
-                    + ("" if stretch is None else f"; sweep stretch up to x{stretch:.3g}"),
+                    + ("" if stretch is None else f"; sweep stretch up to x{stretch:.3g}")
+                    + f"; operator RSS {self.process.rss[-1]:.0f} MiB",
                     flush=True,
                 )
         else:

@@ -104,7 +104,8 @@ class Sandbox:
         self.start_operator(**operator_settings)
 
     def start_operator(self, **settings: str) -> None:
-        """Run the operator as a subprocess (again, after a crash); `settings`: extra SMLW_* environment."""
+        """Run the operator as a subprocess (again, after a crash), with `-OO` as the image's entrypoint
+        runs it (so its memory is the pod's); `settings`: extra SMLW_* environment."""
         operator_env = {
             **os.environ,
             **self.arm.env,
@@ -116,7 +117,7 @@ class Sandbox:
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"  # answers once the operator is up
         with (self.workdir / "operator.log").open("ab") as log:
             self.operator = subprocess.Popen(
-                [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", NAMESPACE,
+                [sys.executable, "-OO", "-m", "secureml_operator", "--standalone", "--namespace", NAMESPACE,
                  "--liveness", self.liveness],
                 env=operator_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -1,4 +1,4 @@
-"""`python -m secureml_operator`: run the operator (what the container's entrypoint calls).
+"""`python -m secureml_operator`: run the operator (the container's entrypoint runs it with -OO).
 
 Peering keeps one active replica when several run; `--standalone` skips it (tests, `make run`).
 `python -m secureml_operator plan ...` runs a command for people instead (secureml_operator.cli).

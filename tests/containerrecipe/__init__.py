@@ -102,6 +102,13 @@ def exec_form(arguments: str) -> list[str]:
     return [str(item) for item in value]
 
 
+def operator_command(python: str) -> list[str]:
+    """The image's entrypoint up to the module it runs (`python -OO -m secureml_operator`), with
+    `python` as the interpreter: the operator as the container starts it, options to follow."""
+    entrypoint = exec_form(parse_dockerfile().stage("runtime").all("ENTRYPOINT")[-1])
+    return [python, *entrypoint[1 : entrypoint.index("-m") + 2]]
+
+
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     """A .dockerignore pattern (Go filepath.Match plus `**`) as a regex over slash-separated paths."""
     out = ""

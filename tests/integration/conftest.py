@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from containerrecipe import operator_command
 from operatorharness import HEARTBEAT_ENV, OperatorEnv, discard_workspaces, prepare_cluster, running_operator
 
 from armemu import Emulator
@@ -52,7 +53,7 @@ def operator_process(
 
     def start() -> subprocess.Popen[bytes]:
         log = (tmp_path / f"operator-{len(processes)}.log").open("w")
-        command = [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", namespace]
+        command = [*operator_command(sys.executable), "--standalone", "--namespace", namespace]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         processes.append(process)
         return process

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from containerrecipe import operator_command
 from operatorharness import HEARTBEAT_ENV, OperatorEnv, prepare_cluster, running_operator
 
 from armemu import Emulator
@@ -696,7 +697,7 @@ def test_a_missing_permission_stalls_the_resource_and_shows_in_the_audit_log(
 
 
 class Replicas:
-    """`python -m secureml_operator` processes started as the chart's Deployment starts its pods: its
+    """The image's `python -OO -m secureml_operator` processes started as the chart's Deployment starts its pods: its
     arguments and environment, the ServiceAccount's token, and the emulator as the cloud."""
 
     def __init__(self, chart: ChartInstall, arm: Emulator, workdir: Path) -> None:
@@ -725,7 +726,7 @@ class Replicas:
             log = (self.workdir / f"replica-{index}.log").open("wb")
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "secureml_operator", f"--liveness=http://127.0.0.1:{health}/healthz", *args],
+                    [*operator_command(sys.executable), f"--liveness=http://127.0.0.1:{health}/healthz", *args],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""The container's entrypoint, as a process: `python -m secureml_operator` with its liveness
+"""The container's entrypoint, as a process: `python -OO -m secureml_operator` with its liveness
 endpoint, Prometheus metrics that move with what it does, and JSON logs without secrets."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from containerrecipe import operator_command
 from operatorharness import OperatorEnv, prepare_cluster
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,7 +69,7 @@ def entrypoint(
         "SMLW_POLLING_INTERVAL_SECONDS": "0.05",
         "SMLW_RETRY_DELAY_SECONDS": "0.5",
     }
-    command = [sys.executable, "-m", "secureml_operator", "--standalone", "--namespace", namespace]
+    command = [*operator_command(sys.executable), "--standalone", "--namespace", namespace]
     command += ["--liveness", f"http://127.0.0.1:{liveness}/healthz"]
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
