@@ -46,6 +46,7 @@ from secureml_operator.status import isolation
 from secureml_operator.status import report as status_report
 from secureml_operator.status.conditions import Condition, conditions_patch
 from secureml_operator.sweeps import Outcome, Pacing, SweepResult, SweepScheduler, cancelled
+from secureml_operator.turns import Turns
 
 MAX_RETRY_DELAY_SECONDS = 300
 log = logging.getLogger(__name__)
@@ -392,12 +393,15 @@ STALLED_DELETE_WAY_OUT = (
 class Reconciler:
     def __init__(self, access: AzureAccess) -> None:
         self.access = access
-        self.sweeps = SweepScheduler(self.sweep, Pacing(access.settings.budget.reads_per_second))
+        pacing = Pacing(access.settings.budget.reads_per_second)
+        self.sweeps = SweepScheduler(self.sweep, pacing, access.budgets.routine_wait)
         self._memos: dict[tuple[str, str], ResourceMemo] = {}
         # Reconciles and deletes at once (SMLW_MAX_WORKERS). Bounded here, not by kopf's worker
         # limit: kopf queues every watch event of an object waiting for a worker, each with the
-        # whole body (46 MiB at 1000 resources, 20 workers, half of them Ready).
-        self._walking = asyncio.Semaphore(access.settings.max_workers)
+        # whole body (46 MiB at 1000 resources, 20 workers, half of them Ready). A reconcile retried after
+        # its backoff goes first: behind every queued reconcile, one retried after 2 s waited 17 minutes
+        # while 5000 resources were applied, its status saying `retrying in 2s` all along.
+        self._walking = Turns(access.settings.max_workers)
         self._requested: dict[tuple[str, str], asyncio.Task[None]] = {}  # reconciles queued or under way
         self.claims = IpRuleClaims()
         # The SecureMLTenancyPolicy kopf index, handed over by the first handler (sweeps run outside
@@ -504,14 +508,16 @@ class Reconciler:
 
     async def _reconcile_requested(self, key: tuple[str, str]) -> None:
         """Walk the resource while requests come; after a transient failure, again once its backoff
-        is over or at the next request, whichever is first. The memo is looked up at each turn: a
-        resource deleted and created again under its name has a new one."""
+        is over or at the next request, whichever is first, ahead of the walks not yet begun. The memo
+        is looked up at each turn: a resource deleted and created again under its name has a new one."""
+        retrying = False
         try:
             while (memo := self._memos.get(key)) is not None and memo.requested.is_set():
-                async with self._walking, memo.lock:
+                async with self._walking.held(first=retrying), memo.lock:
                     memo.requested.clear()
                     retry_in = await self._reconcile_now(*key, memo)
-                if retry_in is not None:
+                retrying = retry_in is not None
+                if retrying:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(retry_in):
                             await memo.requested.wait()
@@ -640,7 +646,7 @@ class Reconciler:
         if spec.deletion_policy == "Retain":
             kopf.info(target.body, reason="Retained", message="deletionPolicy Retain: Azure left untouched")
             return
-        async with self._walking, target.memo.lock:
+        async with self._walking.held(), target.memo.lock:
             target = target.fixed()
             try:
                 await self._teardown(target, spec, target.ledger(await target.status()))

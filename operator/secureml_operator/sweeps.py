@@ -40,11 +40,11 @@ STRETCH_HYSTERESIS = 0.15
 READS_SMOOTHING = 0.3  # weight of a sweep's reads in the resource's running estimate
 JITTER = 0.05  # the next sweep comes up to this fraction of the interval early: sweeps do not fall in step
 # A sweep yields ARM's budget to reconciles until it is this fraction of its interval late; past that it
-# queues with them. While a thousand resources were applied, reconciles took the whole budget, sweeps
+# goes ahead of them. While a thousand resources were applied, reconciles took the whole budget, sweeps
 # due meanwhile waited for it up to 380 s and the resources they were for went unchecked past their
 # interval + 10 % (16 of 1000).
 ROUTINE_LATENESS = 0.05
-SWEEP_WORKERS = 32  # sweeps at once; they wait on ARM (and its budget) far more than on the CPU
+SWEEP_WORKERS = 32  # sweeps at once; they wait on ARM far more than on the CPU
 
 Key = tuple[str, str]  # namespace, name
 
@@ -63,13 +63,16 @@ class SweepResult:
 
 
 Sweep = Callable[[str, str, float], Awaitable[SweepResult]]  # namespace, name, effective interval
+# Seconds until the read budgets of these subscriptions have room for a routine sweep (0: now)
+RoutineWait = Callable[[Iterable[str]], float]
 
 
 @dataclass
 class Tracked:
     key: Key
     interval: float  # declared (spec.drift.interval, or the operator's default), seconds
-    due: float = 0.0  # time.monotonic()
+    due: float = 0.0  # time.monotonic() it is next looked at
+    owed: float | None = None  # when its sweep was due, while its start is put off for ARM's budget
     reads: dict[str, float] = field(default_factory=dict)  # per sweep, by subscription: a running estimate
     counted: bool = False  # a sweep counted `reads`; until then they are what its reconcile expected
     checked_at: float = 0.0  # time.monotonic() its last completed sweep started; 0: none yet
@@ -177,9 +180,12 @@ async def cancelled(tasks: Iterable[asyncio.Task[Any]]) -> None:
 class SweepScheduler:
     """Tracks every resource a reconcile has seen; sweeps each once per effective interval."""
 
-    def __init__(self, sweep: Sweep, pacing: Pacing, workers: int = SWEEP_WORKERS) -> None:
+    def __init__(
+        self, sweep: Sweep, pacing: Pacing, routine_wait: RoutineWait | None = None, workers: int = SWEEP_WORKERS
+    ) -> None:
         self._sweep = sweep
         self.pacing = pacing
+        self._routine_wait = routine_wait or (lambda _subscriptions: 0.0)
         pacing.on_change = self._restretched
         self._tracked: dict[Key, Tracked] = {}
         self._queue: list[tuple[float, int, Key]] = []  # (due, tiebreak, key); stale entries skipped
@@ -245,8 +251,8 @@ class SweepScheduler:
     def __len__(self) -> int:
         return len(self._tracked)
 
-    def _schedule(self, tracked: Tracked, due: float) -> None:
-        tracked.due = due
+    def _schedule(self, tracked: Tracked, due: float, owed: float | None = None) -> None:
+        tracked.due, tracked.owed = due, owed
         self._counter += 1
         heapq.heappush(self._queue, (due, self._counter, tracked.key))
         self._changed.set()
@@ -283,12 +289,20 @@ class SweepScheduler:
         await cancelled([task for task in (self._runner, *self._running) if task is not None])
 
     async def run(self) -> None:
-        """Forever: wait for the earliest due resource, then sweep it in a free worker."""
+        """Forever: wait for the earliest due resource, then sweep it in a free worker. A sweep on
+        time whose subscriptions' read budgets are below half waits for them, or until it is late,
+        holding no worker: waiting inside its walk, 32 sweeps held every worker for 5 % of their
+        interval each while reconciles of 5000 new resources kept the budgets low, and the sweeps of
+        the resources already Ready fell behind."""
         while True:
             tracked, due = await self._next_due()
+            routine_until = due + self.pacing.effective(tracked) * ROUTINE_LATENESS
+            if (wait := min(self._routine_wait(tracked.reads), routine_until - time.monotonic())) > 0:
+                self._schedule(tracked, time.monotonic() + wait, owed=due)
+                continue
             await self._slots.acquire()
             metrics.SWEEP_START_DELAY.observe(max(0.0, time.monotonic() - due))
-            task = asyncio.create_task(self._one(tracked, due), context=self.task_context())
+            task = asyncio.create_task(self._one(tracked, routine_until), context=self.task_context())
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
@@ -306,7 +320,7 @@ class SweepScheduler:
                 if wait <= 0:
                     heapq.heappop(self._queue)
                     tracked.due = math.inf  # running: not queued until it is rescheduled
-                    return tracked, due
+                    return tracked, due if tracked.owed is None else tracked.owed
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
                 # lands as the event is set, and stop() then waited for this loop forever
                 with contextlib.suppress(TimeoutError):
@@ -316,11 +330,11 @@ class SweepScheduler:
             else:
                 await self._changed.wait()
 
-    async def _one(self, tracked: Tracked, due: float) -> None:
+    async def _one(self, tracked: Tracked, routine_until: float) -> None:
         started, reads, effective = time.monotonic(), Counter[str](), self.pacing.effective(tracked)
         try:
-            # this task's own context: reconciles go ahead of it until it is late
-            budget.ROUTINE_UNTIL.set(due + effective * ROUTINE_LATENESS)
+            # this task's own context: reconciles go ahead of it until it is late, it of them from then on
+            budget.ROUTINE_UNTIL.set(routine_until)
             budget.WALK_READS.set(reads)  # ARM reads by subscription, counted by the budget policy
             result = await self._sweep(*tracked.key, effective)
         except Exception:  # the sweep reports its own failures; this is a bug, and sweeping goes on

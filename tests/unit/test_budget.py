@@ -20,6 +20,7 @@ from secureml_operator.azure.budget import (
     ROUTINE_UNTIL,
     WALK_READS,
     ArmBudgetPolicy,
+    BudgetRegistry,
     BudgetSettings,
     SubscriptionBudget,
     TokenBucket,
@@ -153,6 +154,35 @@ async def test_a_sweep_past_its_routine_time_takes_the_whole_bucket() -> None:
 
     await asyncio.wait_for(late_sweep(), 1)
     assert len(arm.arrivals) == 10
+
+
+async def test_an_overdue_sweep_goes_ahead_of_the_reconciles_queued_before_it() -> None:
+    """Reconciles hold every place and drain the bucket; a sweep past its routine time sends its
+    requests next, not after theirs (the pacing keeps the sweeps within half the rate)."""
+    arm = SlowArm()
+    policy = _policy(BudgetSettings(reads_burst=1, reads_per_second=50), arm)
+    reconciles = asyncio.gather(*(_send(policy, name=f"reconcile-{n}") for n in range(IN_FLIGHT + 20)))
+    await asyncio.sleep(0.1)
+    queued = len(arm.paths)
+
+    async def overdue_sweep() -> None:
+        ROUTINE_UNTIL.set(time.monotonic() - 1)  # in this task's context only
+        await asyncio.gather(*(_send(policy, name=f"overdue-{n}") for n in range(5)))
+
+    await asyncio.wait_for(overdue_sweep(), 2)
+    after = [path.split("/")[-1].split("?")[0] for path in arm.paths[queued:]]
+    assert IN_FLIGHT + 20 - queued > 20, "most reconciles were still waiting"
+    assert after.index("overdue-4") <= 6, after  # at most one reconcile in between (the one already taking)
+    await reconciles
+
+
+def test_a_routine_sweep_may_start_once_each_of_its_read_buckets_is_over_half() -> None:
+    registry = BudgetRegistry(BudgetSettings(reads_burst=100, reads_per_second=10))
+    assert registry.routine_wait([SUBSCRIPTION, HUB]) == 0
+    registry.for_subscription(HUB).reads.tokens = 30  # 21 missing for 51
+    assert registry.routine_wait([SUBSCRIPTION, HUB.upper()]) == pytest.approx(2.1, abs=0.01)
+    assert registry.routine_wait([SUBSCRIPTION]) == 0
+    assert registry.routine_wait([]) == 0
 
 
 async def test_a_walk_counts_its_read_attempts_per_subscription() -> None:

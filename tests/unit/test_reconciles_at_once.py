@@ -118,6 +118,20 @@ async def test_a_transient_failure_is_walked_again_after_its_backoff() -> None:
     )
 
 
+async def test_a_reconcile_retried_after_its_backoff_goes_ahead_of_the_walks_not_yet_begun() -> None:
+    """Ten resources queue behind one that fails; its backoff (0.05 s) ends while most of the ten
+    (0.01 s a walk or more) still wait: it is walked again next, not after them."""
+    reconciler = _reconciler(max_workers=1)
+    reconciler.transient_failures["flaky"] = 1
+    others = [f"queued-{index}" for index in range(10)]
+    for name in ["flaky", *others]:
+        reconciler.request(_body(name))
+    await reconciler.settled()
+
+    assert sorted(reconciler.walked) == sorted(["flaky", "flaky", *others])
+    assert reconciler.walked.index("flaky", 1) <= 7, reconciler.walked
+
+
 async def test_stop_cancels_the_queued_reconciles() -> None:
     reconciler = _reconciler(max_workers=1)
     reconciler.hold.clear()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import kopf
 import pytest
@@ -135,6 +137,58 @@ async def test_a_sweep_that_starts_late_no_longer_yields_the_budget(monkeypatch:
     await _run(scheduler, 0.8)
 
     assert sweep.routine == [True, False, False]
+
+
+class ShortBudget:
+    """The scheduler's `routine_wait`: SUB_A's read budget is below half until `back` (monotonic)."""
+
+    def __init__(self, back: float) -> None:
+        self.back = back
+
+    def __call__(self, subscriptions: Iterable[str]) -> float:
+        return max(0.0, self.back - time.monotonic()) if SUB_A in subscriptions else 0.0
+
+
+def _due_now(scheduler: SweepScheduler, name: str, subscription: str, interval: float) -> None:
+    """A resource whose reconcile expects its sweeps to read in `subscription`; first sweep due now."""
+    scheduler.track("ns", name, interval, reconciling=True)
+    scheduler.expect("ns", name, Counter({subscription: 1}))
+
+
+async def test_a_sweep_on_time_waits_for_its_budget_holding_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker; a sweep in a subscription whose budget is short for 0.2 s is due first, one in
+    another subscription just after: the second is swept at once, the first once its budget is back,
+    still on time (5 % of its 10 s interval is 0.5 s) and routine."""
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
+    sweep = Recorder(seconds=0.05)
+    began = time.monotonic()
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000), ShortBudget(began + 0.2), workers=1)
+    _due_now(scheduler, "short", SUB_A, 10.0)
+    _due_now(scheduler, "free", SUB_B, 10.0)
+    await _run(scheduler, 0.4)
+
+    assert sweep.started["free"][0] - began < 0.1, "the worker was not held by the sweep waiting for its budget"
+    assert 0.2 <= sweep.started["short"][0] - began < 0.3
+    assert sweep.routine == [True, True]
+
+
+async def test_a_sweep_whose_budget_stays_short_starts_once_late_and_goes_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget never comes back: the sweep starts 5 % of its interval late, no longer routine (its
+    requests then go ahead of the reconciles'), and its start delay says how late."""
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
+    total = "secureml_sweep_start_delay_seconds_sum"
+    before = REGISTRY.get_sample_value(total) or 0.0
+    sweep = Recorder()
+    began = time.monotonic()
+    scheduler = SweepScheduler(sweep, Pacing(reads_per_second=1000), ShortBudget(math.inf), workers=1)
+    _due_now(scheduler, "short", SUB_A, 4.0)
+    await _run(scheduler, 0.4)
+
+    assert 0.2 <= sweep.started["short"][0] - began < 0.3
+    assert sweep.routine == [False]
+    assert (REGISTRY.get_sample_value(total) or 0.0) - before >= 0.2, "measured from when it was due"
 
 
 async def test_sweeps_waiting_for_a_worker_are_measured_late() -> None:

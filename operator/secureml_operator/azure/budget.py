@@ -7,7 +7,8 @@ and the cost of a reconcile is visible.
 
 ARM counts requests as they arrive, so a token is taken only when its request can go out at once:
 each request first holds one of a bounded number of places in flight, and the HTTP pool never
-makes one wait (arm.py). Drift sweeps on time (`ROUTINE_UNTIL`) leave half of each bucket to reconciles.
+makes one wait (arm.py). Drift sweeps on time (`ROUTINE_UNTIL`) leave half of each bucket to reconciles;
+overdue ones go ahead of them (the pacing keeps the sweeps within half of the bucket's rate).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
 from secureml_operator.metrics import ARM_CALLS, ARM_CALLS_BY_SUBSCRIPTION, ARM_THROTTLED
+from secureml_operator.turns import Turns
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Requests of one bucket (a subscription's reads, or its writes) in flight at once. A request holds
@@ -37,9 +39,12 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 IN_FLIGHT = 32
 # Until this time.monotonic(), a drift sweep's requests are routine: they take a token only while
 # more than half of the bucket remains, so reconciles of new and changed resources always find tokens.
-# Set by the sweep scheduler to a little after the sweep was due: an overdue sweep queues with the
-# reconciles, so a stream of them (a thousand resources applied at once) cannot starve it. 0: never.
+# Set by the sweep scheduler to a little after the sweep was due; from then on the sweep is overdue
+# and its requests go ahead of the reconciles' for places and tokens. Queued with them instead, at
+# N = 5000 the walks of overdue sweeps took as long as the reconciles kept the queue, and the sweeps
+# of resources already Ready fell behind while the others were applied. 0: not a sweep.
 ROUTINE_UNTIL: ContextVar[float] = ContextVar("ROUTINE_UNTIL", default=0.0)
+ROUTINE_RESERVE = 0.5  # of each bucket, left by routine requests
 # Set by the sweep scheduler to a fresh Counter per sweep: every read attempt made in that context
 # (retries and operation polls included) adds 1 under its lower-cased subscription, for pacing.
 WALK_READS: ContextVar[Counter[str] | None] = ContextVar("WALK_READS", default=None)
@@ -63,45 +68,60 @@ class TokenBucket:
         self.rate = per_second
         self.tokens = burst
         self.updated = time.monotonic()
-        # Takers wait in turn, the first one asleep holding the lock; takers with a reserve queue
-        # apart, so one waiting for its reserve never holds up the others.
+        # Takers wait in turn, the first one asleep holding the lock; takers with a reserve, and
+        # overdue ones, queue apart, so one waiting for its reserve never holds up the others.
         self.lock = asyncio.Lock()
         self.reserving = asyncio.Lock()
-        self.places = asyncio.Semaphore(IN_FLIGHT)
+        self.overdue = asyncio.Lock()
+        self.overdue_waiting = 0  # every other taker leaves them a token each
+        self.places = Turns(IN_FLIGHT)  # an overdue sweep's requests first
         # Requests with a reserve hold at most half the places while they wait for it, so the
         # others always find places too.
         self.reserved_places = asyncio.Semaphore(IN_FLIGHT // 2)
 
-    async def take(self, reserve: float = 0) -> None:
+    async def take(self, reserve: float = 0, overdue: bool = False) -> None:
         """Take one token once the bucket holds `reserve` more than that one (routine requests yield
-        to the rest). A reserve is capped at the capacity less one, so a token can always come."""
+        to the rest) and, unless `overdue`, one more for each overdue taker waiting (they go first).
+        A reserve is capped at the capacity less one, so a token can always come."""
         reserve = min(reserve, self.capacity - 1)
-        async with self.reserving if reserve > 0 else self.lock:
-            while True:
-                missing = self._take(reserve)
-                if not missing:
-                    return
-                await asyncio.sleep(missing / self.rate)
+        self.overdue_waiting += overdue
+        try:
+            async with self.overdue if overdue else self.reserving if reserve > 0 else self.lock:
+                while True:
+                    missing = self._take(reserve if overdue else reserve + self.overdue_waiting)
+                    if not missing:
+                        return
+                    await asyncio.sleep(missing / self.rate)
+        finally:
+            self.overdue_waiting -= overdue
 
-    def _take(self, reserve: float) -> float:
-        """Refill; take a token if that leaves `reserve` and return 0, else the tokens still missing."""
+    def refilled_in(self, reserve: float) -> float:
+        """Seconds until the bucket holds `reserve` more than one token (0: it does now)."""
+        return max(0.0, self._missing(reserve)) / self.rate
+
+    def _missing(self, reserve: float) -> float:
+        """Refill; the tokens missing for one more than `reserve` (0 or less: none)."""
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        missing = reserve + 1 - self.tokens
+        return reserve + 1 - self.tokens
+
+    def _take(self, reserve: float) -> float:
+        """Take a token if that leaves `reserve` and return 0, else the tokens still missing."""
+        missing = self._missing(reserve)
         if missing > 0:
             return missing
         self.tokens -= 1
         return 0
 
     @contextlib.asynccontextmanager
-    async def sending(self, reserve: float = 0) -> AsyncIterator[None]:
+    async def sending(self, reserve: float = 0, overdue: bool = False) -> AsyncIterator[None]:
         """A place in flight, then a token (`take`): held until the response is in."""
         async with contextlib.AsyncExitStack() as held:
             if reserve > 0:
                 await held.enter_async_context(self.reserved_places)
-            await held.enter_async_context(self.places)
-            await self.take(reserve)
+            await held.enter_async_context(self.places.held(first=overdue))
+            await self.take(reserve, overdue)
             yield
 
 
@@ -130,7 +150,8 @@ def resource_type_of(path: str) -> str:
 
 class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Placed after the SDK's retry policy: each attempt takes a place in flight and a token (with
-    half the bucket in reserve while `ROUTINE_UNTIL`), and is counted (on `WALK_READS` too, for reads)."""
+    half the bucket in reserve while `ROUTINE_UNTIL`, ahead of the others after it), and is counted
+    (on `WALK_READS` too, for reads)."""
 
     def __init__(self, budget: SubscriptionBudget) -> None:
         super().__init__()
@@ -141,8 +162,10 @@ class ArmBudgetPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         method = http_request.method.upper()
         read = method in READ_METHODS
         bucket = self.budget.reads if read else self.budget.writes
-        routine = time.monotonic() < ROUTINE_UNTIL.get()
-        async with bucket.sending(reserve=bucket.capacity / 2 if routine else 0):
+        routine_until = ROUTINE_UNTIL.get()
+        routine = time.monotonic() < routine_until
+        reserve = bucket.capacity * ROUTINE_RESERVE if routine else 0
+        async with bucket.sending(reserve, overdue=routine_until > 0 and not routine):
             walk = WALK_READS.get()
             if read and walk is not None:
                 walk[self.budget.subscription] += 1
@@ -169,3 +192,9 @@ class BudgetRegistry:
         if key not in self._budgets:
             self._budgets[key] = SubscriptionBudget(self.settings, key)
         return self._budgets[key]
+
+    def routine_wait(self, subscriptions: Iterable[str]) -> float:
+        """Seconds until each of these subscriptions' read buckets holds more than half: a sweep on
+        time waits that long to start (0: it may start now)."""
+        buckets = [self.for_subscription(subscription).reads for subscription in subscriptions]
+        return max((bucket.refilled_in(bucket.capacity * ROUTINE_RESERVE) for bucket in buckets), default=0.0)
