@@ -19,6 +19,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from containerrecipe import operator_command  # noqa: E402
+
 from armemu import Emulator  # noqa: E402
 from armemu.seed import PROVIDERS, seed_litware  # noqa: E402
 from kubeharness import ControlPlane, free_port, wait_for  # noqa: E402
@@ -104,8 +106,8 @@ class Sandbox:
         self.start_operator(**operator_settings)
 
     def start_operator(self, **settings: str) -> None:
-        """Run the operator as a subprocess (again, after a crash), with `-OO` as the image's entrypoint
-        runs it (so its memory is the pod's); `settings`: extra SMLW_* environment."""
+        """Run the operator as a subprocess (again, after a crash), as the image's entrypoint runs it
+        (`python -OO`: so its memory is the pod's); `settings`: extra SMLW_* environment."""
         operator_env = {
             **os.environ,
             **self.arm.env,
@@ -117,7 +119,7 @@ class Sandbox:
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"  # answers once the operator is up
         with (self.workdir / "operator.log").open("ab") as log:
             self.operator = subprocess.Popen(
-                [sys.executable, "-OO", "-m", "secureml_operator", "--standalone", "--namespace", NAMESPACE,
+                [*operator_command(sys.executable), "--standalone", "--namespace", NAMESPACE,
                  "--liveness", self.liveness],
                 env=operator_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

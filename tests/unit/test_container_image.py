@@ -21,6 +21,7 @@ from containerrecipe import (
     exec_form,
     ignored,
     lock_pins,
+    operator_command,
     parse_dockerfile,
     runtime_dependencies,
 )
@@ -85,17 +86,26 @@ def test_runtime_runs_as_a_non_root_uid_with_nothing_to_write() -> None:
 
 
 def test_entrypoint_and_exposed_ports_match() -> None:
-    runtime = parse_dockerfile().stage("runtime")
+    dockerfile = parse_dockerfile()
+    runtime = dockerfile.stage("runtime")
     entrypoint = exec_form(runtime.all("ENTRYPOINT")[-1])
     # -OO: the SDKs' docstrings stay out of memory; the builder compiled the bytecode it loads
     assert entrypoint[:4] == ["python", "-OO", "-m", "secureml_operator"]
-    builder = " ".join(parse_dockerfile().stage("builder").all("RUN"))
+    builder = " ".join(dockerfile.stage("builder").all("RUN"))
     assert "python -OO -m compileall" in builder
     liveness = urlparse(entrypoint[entrypoint.index("--liveness") + 1])
     assert (liveness.hostname, liveness.path) == ("0.0.0.0", "/healthz")
     exposed = {int(port.split("/")[0]) for line in runtime.all("EXPOSE") for port in line.split()}
     metrics = int(runtime.env()["SMLW_METRICS_PORT"])
     assert exposed == {liveness.port, metrics}
+
+
+def test_make_run_starts_the_operator_as_the_image_does() -> None:
+    """The sandbox (make demo, bench, chaos) and the tests take the command from the ENTRYPOINT;
+    `make run` writes it out, so it is held to it here."""
+    recipe = (REPO / "Makefile").read_text()
+    run = recipe.split("\nrun:", 1)[1].split("\n")[1].strip()
+    assert run.startswith(" ".join(operator_command("$(PY)")) + " "), run
 
 
 def test_build_context_holds_what_the_builder_copies_and_nothing_local() -> None:
