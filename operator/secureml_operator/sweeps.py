@@ -291,9 +291,9 @@ class SweepScheduler:
     async def run(self) -> None:
         """Forever: wait for the earliest due resource, then sweep it in a free worker. A sweep on
         time whose subscriptions' read budgets are below half waits for them, or until it is late,
-        holding no worker: waiting inside its walk, 32 sweeps held every worker for 5 % of their
-        interval each while reconciles of 5000 new resources kept the budgets low, and the sweeps of
-        the resources already Ready fell behind."""
+        holding no worker: waiting inside its walk instead, while reconciles of many new resources keep
+        the budgets low, each sweep holds a worker for 5 % of its interval, and the few workers cannot
+        start the sweeps due in the meantime."""
         while True:
             tracked, due = await self._next_due()
             routine_until = due + self.pacing.effective(tracked) * ROUTINE_LATENESS

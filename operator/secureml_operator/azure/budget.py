@@ -40,9 +40,9 @@ IN_FLIGHT = 32
 # Until this time.monotonic(), a drift sweep's requests are routine: they take a token only while
 # more than half of the bucket remains, so reconciles of new and changed resources always find tokens.
 # Set by the sweep scheduler to a little after the sweep was due; from then on the sweep is overdue
-# and its requests go ahead of the reconciles' for places and tokens. Queued with them instead, at
-# N = 5000 the walks of overdue sweeps took as long as the reconciles kept the queue, and the sweeps
-# of resources already Ready fell behind while the others were applied. 0: not a sweep.
+# and its requests go ahead of the reconciles' for places and tokens: queued with them, its walk
+# would take as long as the reconciles keep the queue (a thousand resources applied at once). 0: not
+# a sweep.
 ROUTINE_UNTIL: ContextVar[float] = ContextVar("ROUTINE_UNTIL", default=0.0)
 ROUTINE_RESERVE = 0.5  # of each bucket, left by routine requests
 # Set by the sweep scheduler to a fresh Counter per sweep: every read attempt made in that context
