@@ -23,6 +23,7 @@ import random
 import shutil
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -216,6 +217,69 @@ def status_patches(kube: Kube) -> int:
         ):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
+
+
+HEARTBEAT = "drift.lastCheckTime"
+
+
+def status_fields_changed(before: Json, after: Json, prefix: str = "") -> set[str]:
+    """The fields of status that differ between two versions: a map's keys one level down
+    ("drift.effectiveInterval"), anything else as a whole ("conditions")."""
+    changed = set()
+    for key in before.keys() | after.keys():
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if not prefix and isinstance(old, dict) and isinstance(new, dict):
+            changed |= status_fields_changed(old, new, f"{key}.")
+        else:
+            changed.add(prefix + key)
+    return changed
+
+
+class StatusWatch:
+    """The custom resources' watch events while it is open, sorted by what their status patch changed:
+    only the last-check time (a heartbeat), or something else (a change, counted by field). Metadata-only
+    events are left out; a patch that changes nothing makes no event at all."""
+
+    def __init__(self, kube: Kube, seconds: float) -> None:
+        listed = json.loads(get(kube, LIST))
+        self.status = {item["metadata"]["name"]: item.get("status") or {} for item in listed["items"]}
+        self.heartbeats, self.changes, self.fields = 0, 0, Counter[str]()
+        self.error: str | None = None
+        self.open = True
+        query = f"?watch=true&resourceVersion={listed['metadata']['resourceVersion']}&timeoutSeconds={int(seconds)}"
+        self.thread = threading.Thread(target=self._follow, args=(kube, LIST + query, seconds), daemon=True)
+        self.thread.start()
+
+    def _follow(self, kube: Kube, path: str, seconds: float) -> None:
+        try:
+            with urllib.request.urlopen(kube.server + path, context=kube.context, timeout=seconds + 60) as stream:
+                for line in stream:
+                    if not self.open:
+                        return
+                    self._seen(json.loads(line))
+        except (OSError, ValueError) as error:
+            self.error = self.error or f"{type(error).__name__}: {error}"
+
+    def _seen(self, event: Json) -> None:
+        if event["type"] == "ERROR":
+            self.error = self.error or str(event["object"].get("message"))
+            return
+        name, status = event["object"]["metadata"]["name"], event["object"].get("status") or {}
+        fields = status_fields_changed(self.status.get(name, {}), status)
+        self.status[name] = status
+        if event["type"] != "MODIFIED" or not fields:
+            return
+        if fields == {HEARTBEAT}:
+            self.heartbeats += 1
+        else:
+            self.changes += 1
+            self.fields.update(fields - {HEARTBEAT})
+
+    def close(self) -> None:
+        """No more events counted (the stream itself ends at its timeout)."""
+        self.open = False
 
 
 @dataclass
@@ -485,6 +549,7 @@ class Scale:
         calls = drain(self.state)
         sweeps = Sweeps()
         patches, cpu, rss_from = status_patches(self.kube), self.process.cpu_seconds(), len(self.process.rss)
+        watch = StatusWatch(self.kube, 60 * args.minutes + 60)
         started = scraped = time.monotonic()
         for now in self.ticks(args.poll, started + 60 * args.minutes):
             if now - scraped >= SCRAPE_INTERVAL:
@@ -497,6 +562,9 @@ class Scale:
         ended = time.time()
         calls += drain(self.state)
         patches, cpu = status_patches(self.kube) - patches, self.process.cpu_seconds() - cpu
+        watch.close()
+        if watch.error:
+            print(f"  the watch of status patches ended early ({watch.error}): their split is partial", flush=True)
         if sweeps.missed:
             print(f"  {sweeps.missed} of {sweeps.scrapes} scrapes of {self.metrics} failed", flush=True)
         if not sweeps.checks:
@@ -529,6 +597,9 @@ class Scale:
             rss_steady_mib=round(sorted(steady_rss)[len(steady_rss) // 2], 1) if steady_rss else None,
             cpu_seconds_per_minute=round(cpu / minutes, 2),
             status_patches_per_minute=round(patches / minutes, 1),
+            status_heartbeats_per_minute=round(watch.heartbeats / minutes, 1),
+            status_changes_per_minute=round(watch.changes / minutes, 1),
+            status_changed_fields=dict(watch.fields.most_common()),
             steady_writes={key: n for key, n in sorted(calls.items()) if " " in key},
         )
 
@@ -632,6 +703,11 @@ def spans(by_span: dict[str, int] | None) -> str:
     return f" ({', '.join(f'{n} {span}' for span, n in by_span.items())})" if by_span else ""
 
 
+def changed(fields: dict[str, int] | None) -> str:
+    """Which fields the status patches with a change changed, and in how many patches."""
+    return f" ({', '.join(f'{field} x{n}' for field, n in fields.items())})" if fields else ""
+
+
 def report(args: argparse.Namespace, f: Json) -> None:
     def both(*keys: str, unit: str = "") -> str:
         shown = " / ".join(_number(f.get(key)) for key in keys)
@@ -670,6 +746,10 @@ def report(args: argparse.Namespace, f: Json) -> None:
         ),
         ("operator CPU seconds per minute, steady", both("cpu_seconds_per_minute")),
         ("status patches per minute, steady", both("status_patches_per_minute")),
+        (
+            "of which heartbeat only / with a change",
+            both("status_heartbeats_per_minute", "status_changes_per_minute") + changed(f.get("status_changed_fields")),
+        ),
     ]
     print(
         f"\n{args.count} resources (examples {', '.join(e[:2] for e in args.examples)}) in {args.subscriptions} "
