@@ -4,9 +4,10 @@ N copies of the examples (a mix of all six by default), spread over S workload s
 with its own connectivity subscription (hub VNet and firewall), are applied in batches. The script
 measures the time to all Ready and the ARM calls it took, then watches M minutes of steady state (ARM
 reads, writes and 429s per minute, drift sweep intervals and their stretch from the operator's metrics,
-the operator's RSS and CPU, status patches per minute), then changes publicNetworkAccess on random Ready
-workspaces behind the operator's back and times each correction. It prints one table and a JSON line
-with the same figures. How each figure is measured, and what a run of 1000 costs: docs/bench-scale.md.
+the operator's RSS and CPU, status patches per minute and what they changed), then changes
+publicNetworkAccess on random Ready workspaces behind the operator's back and times each correction.
+It prints one table and a JSON line with the same figures. How each figure is measured, and what a
+run of 1000 costs: docs/bench-scale.md.
 Workdir (logs): .cache/bench-scale/.
 """
 
@@ -544,7 +545,7 @@ class Scale:
 
     def steady(self) -> None:
         """M minutes: ARM calls, sweeps (the operator's gauges: status.drift.lastCheckTime is only a
-        heartbeat), the operator's usage, status patches."""
+        heartbeat), the operator's usage, status patches and what they changed."""
         args = self.args
         calls = drain(self.state)
         sweeps = Sweeps()
