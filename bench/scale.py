@@ -250,8 +250,7 @@ class StatusWatch:
         self.error: str | None = None
         self.open = True
         query = f"?watch=true&resourceVersion={listed['metadata']['resourceVersion']}&timeoutSeconds={int(seconds)}"
-        self.thread = threading.Thread(target=self._follow, args=(kube, LIST + query, seconds), daemon=True)
-        self.thread.start()
+        threading.Thread(target=self._follow, args=(kube, LIST + query, seconds), daemon=True).start()
 
     def _follow(self, kube: Kube, path: str, seconds: float) -> None:
         try:
