@@ -83,6 +83,8 @@ NEVER_SEEN = "never in the gauges"
 BEFORE_FIRST = "up to its first check in the window"
 BETWEEN = "between two checks in the window"
 SINCE_LAST = "since its last check"
+# The field of status a heartbeat patch moves (StatusWatch): every other field it changes is a change
+HEARTBEAT = "drift.lastCheckTime"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -218,9 +220,6 @@ def status_patches(kube: Kube) -> int:
         ):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
-
-
-HEARTBEAT = "drift.lastCheckTime"
 
 
 def status_fields_changed(before: Json, after: Json, prefix: str = "") -> set[str]:
@@ -703,9 +702,14 @@ def spans(by_span: dict[str, int] | None) -> str:
     return f" ({', '.join(f'{n} {span}' for span, n in by_span.items())})" if by_span else ""
 
 
+def counted(counts: dict[str, int]) -> str:
+    """Counts by key, as "PUT Microsoft.Network/virtualNetworks x3, conditions x2"."""
+    return ", ".join(f"{key} x{n}" for key, n in counts.items())
+
+
 def changed(fields: dict[str, int] | None) -> str:
     """Which fields the status patches with a change changed, and in how many patches."""
-    return f" ({', '.join(f'{field} x{n}' for field, n in fields.items())})" if fields else ""
+    return f" ({counted(fields)})" if fields else ""
 
 
 def report(args: argparse.Namespace, f: Json) -> None:
@@ -760,7 +764,7 @@ def report(args: argparse.Namespace, f: Json) -> None:
     for label, value in rows:
         print(f"  {label:{width}}  {value}")
     if f.get("steady_writes"):
-        print("  steady-state writes: " + ", ".join(f"{key} x{n}" for key, n in f["steady_writes"].items()))
+        print("  steady-state writes: " + counted(f["steady_writes"]))
     print(json.dumps({"count": args.count, "subscriptions": args.subscriptions, "interval": args.interval, **f}))
 
 
